@@ -1,0 +1,1 @@
+//! Unit files for flotilla.
