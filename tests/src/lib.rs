@@ -66,6 +66,10 @@ pub fn locate_binary(name: &str) -> Result<PathBuf> {
 /// ```no_run
 /// let generator = flotilla_tests::built_binary("flotilla-generator");
 /// ```
+#[track_caller]
 pub fn built_binary(name: &str) -> PathBuf {
-    locate_binary(name).unwrap_or_else(|e| panic!("{e}"))
+    match locate_binary(name) {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
 }
