@@ -4,6 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 /// Everything that can go wrong while booting, driving or tearing down a node.
 #[derive(Debug, thiserror::Error)]
@@ -76,18 +77,20 @@ pub enum HarnessError {
     },
     /// systemd did not reach `running` or `degraded` in time.
     #[error(
-        "node {node} did not boot within {secs} s: systemd stuck in state '{state}'; \
-         console log tail:\n{console}"
+        "node {node} did not boot within {timeout:?}: systemd stuck in state '{state}'; \
+         console log tail:\n{console}\njournal tail:\n{journal}"
     )]
     BootTimeout {
         /// The node's hostname.
         node: String,
         /// The boot timeout.
-        secs: u64,
+        timeout: Duration,
         /// The last answer of `systemctl is-system-running` (or why there was none).
         state: String,
         /// The last lines of the node's console log.
         console: String,
+        /// The last lines of the node's journal, or why it could not be read.
+        journal: String,
     },
     /// Tearing a node down left something behind.
     #[error("node {node} teardown left things behind: {}", leftovers.join("; "))]

@@ -52,7 +52,7 @@ const CGROUP_PARENT: &str = "flotilla-tests";
 const NODE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long systemd gets to power off before it is killed.
 const POWEROFF_TIMEOUT: Duration = Duration::from_secs(20);
-/// Lines of the console log quoted in boot errors.
+/// Lines of the console log and journal quoted in boot errors.
 const CONSOLE_TAIL_LINES: usize = 30;
 
 /// Numbers the nodes of this test process, so parallel tests never share names.
@@ -506,9 +506,12 @@ impl Node {
         };
         Err(HarnessError::BootTimeout {
             node: self.hostname.clone(),
-            secs: timeout.as_secs(),
+            timeout,
             state,
             console: self.console_tail(CONSOLE_TAIL_LINES),
+            journal: self
+                .journal(&["-b", "-n", &CONSOLE_TAIL_LINES.to_string()])
+                .unwrap_or_else(|e| e.to_string()),
         })
     }
 
@@ -519,12 +522,7 @@ impl Node {
         let mut left = Vec::new();
         if let Some(pid) = self.pid.take() {
             if alive(pid) {
-                // SIGRTMIN+4 asks systemd for poweroff.target.
-                let _ = Command::new("kill")
-                    .args(["-s", "RTMIN+4", &pid.to_string()])
-                    .stderr(Stdio::null())
-                    .status();
-                if !wait_dead(pid, POWEROFF_TIMEOUT) {
+                if !poweroff(pid, POWEROFF_TIMEOUT) {
                     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
                     if !wait_dead(pid, Duration::from_secs(5)) {
                         left.push(format!("pid 1 (host pid {pid}) survived SIGKILL"));
@@ -682,6 +680,23 @@ fn alive(pid: u32) -> bool {
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next());
     !matches!(state, None | Some("Z" | "X" | "x"))
+}
+
+/// Asks the node's systemd to power off (SIGRTMIN+4) and waits until it is gone. The signal is
+/// repeated: sent before systemd installed its handlers (a node torn down mid-boot), PID 1 of a pid
+/// namespace ignores it.
+fn poweroff(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let _ = Command::new("kill")
+            .args(["-s", "RTMIN+4", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+        if wait_dead(pid, Duration::from_millis(250)) {
+            return true;
+        }
+    }
+    !alive(pid)
 }
 
 fn wait_dead(pid: u32, timeout: Duration) -> bool {
