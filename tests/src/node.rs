@@ -521,12 +521,10 @@ impl Node {
     fn teardown(&mut self) -> Vec<String> {
         let mut left = Vec::new();
         if let Some(pid) = self.pid.take() {
-            if alive(pid) {
-                if !poweroff(pid, POWEROFF_TIMEOUT) {
-                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                    if !wait_dead(pid, Duration::from_secs(5)) {
-                        left.push(format!("pid 1 (host pid {pid}) survived SIGKILL"));
-                    }
+            if alive(pid) && !poweroff(pid, POWEROFF_TIMEOUT) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                if !wait_dead(pid, Duration::from_secs(5)) {
+                    left.push(format!("pid 1 (host pid {pid}) survived SIGKILL"));
                 }
             }
         }
