@@ -19,8 +19,9 @@
 //!
 //! The state directory stays under the host's `/tmp` but is *not* visible inside the node: the
 //! node gets its own `/tmp`, and everything the harness puts into the node goes through
-//! `/proc/<pid>/root` ([`Node::root`]). (It cannot live under `/var/tmp`: an overlay's upper dir must
-//! not be inside its own lower dir.)
+//! `/proc/<pid>/root` ([`Node::root`]). It is not under `/var/tmp` because the `/var` upper dir would
+//! then sit inside its own lower dir, and every write in the node would change a lower layer of a
+//! mounted overlay, which the kernel documents as undefined behaviour.
 //!
 //! # Teardown
 //! Dropping a [`Node`] powers it off (`SIGRTMIN+4` to its systemd, `SIGKILL` after 20 s), reaps
