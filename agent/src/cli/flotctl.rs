@@ -21,11 +21,21 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Flotctl {
     /// The agent's API: a unix socket path or an https:// URL.
-    #[arg(long, global = true, env = "FLOTCTL_ENDPOINT", default_value = "unix:///run/flotilla/flotilla.sock")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOTCTL_ENDPOINT",
+        default_value = "unix:///run/flotilla/flotilla.sock"
+    )]
     pub endpoint: String,
 
     /// Seconds to wait for each API request.
-    #[arg(long, global = true, env = "FLOTCTL_REQUEST_TIMEOUT", default_value_t = 3.0)]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOTCTL_REQUEST_TIMEOUT",
+        default_value_t = 3.0
+    )]
     pub request_timeout: f64,
 
     /// What to do.

@@ -18,7 +18,12 @@ use clap::Parser;
 )]
 pub struct Flotilla {
     /// Where images and containers are kept.
-    #[arg(long, global = true, env = "FLOTILLA_DATA_ROOT", default_value = "/var/lib/flotilla")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOTILLA_DATA_ROOT",
+        default_value = "/var/lib/flotilla"
+    )]
     pub data_root: std::path::PathBuf,
 
     /// What to do.
@@ -83,7 +88,11 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct Rest {
     /// Arguments, as docker takes them.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARG")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARG"
+    )]
     pub args: Vec<String>,
 }
 

@@ -19,7 +19,11 @@ use clap::Parser;
 )]
 pub struct Flotillad {
     /// The configuration file.
-    #[arg(long, env = "FLOTILLA_CONFIG", default_value = "/etc/flotilla/flotilla.toml")]
+    #[arg(
+        long,
+        env = "FLOTILLA_CONFIG",
+        default_value = "/etc/flotilla/flotilla.toml"
+    )]
     pub config: PathBuf,
 }
 

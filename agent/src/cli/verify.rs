@@ -13,12 +13,19 @@ pub fn run(files: &[impl AsRef<Path>]) -> ExitCode {
     for path in files {
         let path = path.as_ref();
         let label = path.display().to_string();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let outcome = std::fs::read(path)
             .map_err(|error| vec![format!("{label}: error: cannot read unit file: {error}")])
             .and_then(|bytes| {
                 Unit::check(label.as_str(), &name, &bytes).map_err(|diagnostics| {
-                    diagnostics.sorted().iter().map(ToString::to_string).collect()
+                    diagnostics
+                        .sorted()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
                 })
             });
         if let Err(lines) = outcome {
