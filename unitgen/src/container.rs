@@ -248,6 +248,9 @@ pub fn generate(unit: &UnitFile, service: &UnitName) -> Result<UnitFile, Diagnos
         .last(SECTION, "StopTimeout")
         .and_then(|e| e.value().parse::<u64>().ok())
         .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
+    // systemd expands `$NAME` in ExecStart=; container settings are literal, as with docker, so
+    // every `$` is doubled. `%` specifiers are left for systemd to resolve on purpose.
+    let argv: Vec<String> = argv.iter().map(|word| word.replace('$', "$$")).collect();
     let service_section = out.section_mut("Service");
     service_section.push("ExecStart", words::join(&argv));
     for (key, value) in SERVICE_DEFAULTS {
@@ -613,6 +616,19 @@ mod tests {
         assert_eq!(
             errors,
             ["web.service:2:1: error: ExecStart= in [Service] cannot be combined with a [Container] section; use Exec= in [Container] for the container's command"]
+        );
+    }
+
+    #[test]
+    fn dollars_are_literal_and_specifiers_pass_through() {
+        let out = generate_text(
+            "app@3.service",
+            "[Container]\nImage=x\nEnvironment=\"PRICE=$5 each\" HOST=%H\n",
+        )
+        .expect("generates");
+        assert!(
+            out.contains("--env \"PRICE=$$5 each\" --env HOST=%H x\n"),
+            "{out}"
         );
     }
 
