@@ -1,5 +1,10 @@
-//! Container images: references, the registry client, the content-addressed store, safe layer
-//! unpacking and the archive formats (docker-archive, OCI layout).
+//! Container images: references, digests, and (to come) the registry client, the
+//! content-addressed store, safe layer unpacking and the archive formats (docker-archive,
+//! OCI layout).
 //!
-//! Empty in this build: the crate exists so the workspace has its final shape. It must never
-//! depend on `unitgen` or `agent` (see ARCHITECTURE.md).
+//! What exists so far is pure: [`reference`] parses image references exactly as Docker
+//! normalizes them (`mongo` is `docker.io/library/mongo:latest`) and [`digest`] parses and
+//! verifies the `algorithm:hex` digests that name every blob. The crate must never depend on
+//! `unitgen` or `agent` (see ARCHITECTURE.md).
+
+pub mod digest;
