@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flotilla's build and tests need, if any are missing.
+# Sourced by tests/test.sh and tests/demo.sh; safe to run again (installs nothing when all are there).
+set -euo pipefail
+
+FLOTILLA_DEBS=(
+  systemd dbus        # nodes boot systemd as PID 1; systemd-analyze verifies generated units
+  util-linux          # unshare, nsenter
+  iproute2            # ip netns for the nodes' network namespaces
+  ca-certificates
+)
+
+flotilla_install_deps() {
+  local missing=()
+  for package in "${FLOTILLA_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "flotilla: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "flotilla: cargo not found: install a Rust toolchain >= 1.85 (rustup) and run this again" >&2
+    exit 1
+  fi
+}
