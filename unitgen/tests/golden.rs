@@ -42,6 +42,7 @@ fn golden_fixtures() {
             failures.push(format!("{name}: {problem}"));
         }
     }
+    failures.extend(check_batch(&dir, &names));
     assert!(
         failures.is_empty(),
         "{} problem(s) in {} golden fixtures:\n  {}",
@@ -55,6 +56,64 @@ fn golden_fixtures() {
         names.len(),
         dir.display()
     );
+}
+
+/// One generator run over every generated fixture at once must print exactly what the runs
+/// one by one printed, in order, and fail when any of them failed.
+fn check_batch(dir: &Path, names: &[String]) -> Vec<String> {
+    let mut kept = Vec::new();
+    let (mut stdout, mut stderr, mut any_failed) = (String::new(), String::new(), false);
+    for name in names {
+        let generated = name.ends_with(".container")
+            || std::fs::read_to_string(dir.join(name)).is_ok_and(|text| {
+                UnitFile::parse(name.as_str(), &text)
+                    .0
+                    .has_section("Container")
+            });
+        if !generated {
+            continue;
+        }
+        // Crashes are reported for the fixture itself; leave it out of the batch.
+        if let Ok((Some(status @ (0 | 1)), out, err)) = invoke_generator(dir, name) {
+            kept.push(name.as_str());
+            stdout.push_str(&out);
+            stderr.push_str(&err);
+            any_failed |= status == 1;
+        }
+    }
+    let expected_status = Some(i32::from(any_failed));
+    match invoke_generator_on(dir, &kept) {
+        Err(problem) => vec![format!("(all {} at once): {problem}", kept.len())],
+        Ok((status, out, err)) => {
+            let mut problems = Vec::new();
+            if status != expected_status {
+                problems.push(format!(
+                    "exit status {status:?}, expected {expected_status:?}"
+                ));
+            }
+            if out != stdout {
+                problems.push(format!(
+                    "stdout differs from the runs one by one at byte {}",
+                    first_difference(&out, &stdout)
+                ));
+            }
+            if err != stderr {
+                problems.push(format!(
+                    "stderr differs from the runs one by one at byte {}",
+                    first_difference(&err, &stderr)
+                ));
+            }
+            problems
+                .into_iter()
+                .map(|p| {
+                    format!(
+                        "flotilla-generator --dry-run (all {} at once): {p}",
+                        kept.len()
+                    )
+                })
+                .collect()
+        }
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -691,9 +750,17 @@ fn equal_sets(actual: &[String], expected: &[String]) -> Result<(), String> {
 /// Runs `flotilla-generator --dry-run NAME` in the fixture directory, so that diagnostics and
 /// the `---NAME.service---` header use the bare file name: (exit status, stdout, stderr).
 fn invoke_generator(dir: &Path, name: &str) -> Result<(Option<i32>, String, String), String> {
+    invoke_generator_on(dir, &[name])
+}
+
+/// `flotilla-generator --dry-run NAME…`: (exit status, stdout, stderr).
+fn invoke_generator_on(
+    dir: &Path,
+    names: &[&str],
+) -> Result<(Option<i32>, String, String), String> {
     let run = Command::new(env!("CARGO_BIN_EXE_flotilla-generator"))
         .arg("--dry-run")
-        .arg(name)
+        .args(names)
         .current_dir(dir)
         .output()
         .map_err(|error| format!("cannot run flotilla-generator: {error}"))?;
