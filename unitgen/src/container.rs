@@ -246,8 +246,8 @@ pub fn generate(unit: &UnitFile, service: &UnitName) -> Result<UnitFile, Diagnos
     }
     let stop_timeout = unit
         .last(SECTION, "StopTimeout")
-        .and_then(|e| e.value().parse::<u64>().ok())
-        .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
+        .and_then(|e| e.value().parse::<u32>().ok())
+        .map_or(DEFAULT_STOP_TIMEOUT_SECONDS, u64::from);
     // systemd expands `$NAME` in ExecStart=; container settings are literal, as with docker, so
     // every `$` is doubled. `%` specifiers are left for systemd to resolve on purpose.
     let argv: Vec<String> = argv.iter().map(|word| word.replace('$', "$$")).collect();
@@ -373,7 +373,7 @@ fn restart_settings(policy: &str) -> Vec<(&'static str, String)> {
     }
     if let Some(count) = count.and_then(|c| c.parse::<u32>().ok()) {
         settings.push(("StartLimitIntervalSec", "infinity".to_owned()));
-        settings.push(("StartLimitBurst", (count + 1).to_string()));
+        settings.push(("StartLimitBurst", count.saturating_add(1).to_string()));
     }
     settings
 }
@@ -395,8 +395,13 @@ fn check_value(unit: &UnitFile, key: &Key, entry: &Entry, diagnostics: &mut Diag
         diagnostics.push(location, error);
         return;
     }
+    // A value with a specifier (`%i`, not `%%`) only gets its final form when systemd expands it;
+    // its shape is checked by the engine at run time.
+    let has_specifier = value.replace("%%", "").contains('%');
     let reason = match key.check {
         _ if value.is_empty() && matches!(key.form, Form::Each(_) | Form::EachWord(_)) => None,
+        Check::Words => return check_words(unit, key, entry, diagnostics),
+        _ if has_specifier => None,
         Check::NonEmpty => value.is_empty().then_some("a value is required"),
         Check::AbsolutePath => (!value.starts_with('/')).then_some("expected an absolute path"),
         Check::Port => check_port(value).err(),
@@ -412,16 +417,15 @@ fn check_value(unit: &UnitFile, key: &Key, entry: &Entry, diagnostics: &mut Diag
             _ => Some("expected a positive number of processes, or -1 for no limit"),
         },
         Check::Seconds => value
-            .parse::<u64>()
+            .parse::<u32>()
             .is_err()
-            .then_some("expected a whole number of seconds"),
+            .then_some("expected a whole number of seconds (at most 4294967295)"),
         Check::Pull => (!matches!(value, "missing" | "always" | "never"))
             .then_some("expected missing, always or never"),
         Check::Boolean => parse_bool(value)
             .is_none()
             .then_some("expected a boolean (yes/no)"),
         Check::Restart => check_restart(value).err(),
-        Check::Words => return check_words(unit, key, entry, diagnostics),
     };
     if let Some(reason) = reason {
         let error = ContainerError::InvalidValue {
@@ -472,16 +476,17 @@ fn check_restart(value: &str) -> Result<(), &'static str> {
     const REASON: &str = "expected no, always, unless-stopped, on-failure or on-failure:N";
     match value.split_once(':') {
         None if matches!(value, "no" | "always" | "unless-stopped" | "on-failure") => Ok(()),
-        Some(("on-failure", count)) if count.parse::<u32>().is_ok_and(|n| n > 0) => Ok(()),
+        Some(("on-failure", count))
+            if count.parse::<u32>().is_ok_and(|n| n > 0 && n < u32::MAX) =>
+        {
+            Ok(())
+        }
         _ => Err(REASON),
     }
 }
 
 fn check_container_name(value: &str) -> Result<(), &'static str> {
     const REASON: &str = "a container name is a letter or digit followed by letters, digits, _ . -";
-    if value.contains('%') {
-        return Ok(()); // resolved by systemd; checked by the engine at run time
-    }
     let mut chars = value.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));

@@ -126,7 +126,9 @@ fn unescape(
 }
 
 /// Quotes one word so that [`split`] reads it back unchanged: plain words stay as they are,
-/// anything else is written in double quotes with C escapes.
+/// anything else is written in double quotes with C escapes. Words with `;` are always quoted:
+/// in `ExecStart=` an unquoted lone `;` separates commands, so a container's `;` argument would
+/// otherwise become a second command run outside the container.
 ///
 /// ```
 /// assert_eq!(unitgen::words::quote("plain"), "plain");
@@ -136,7 +138,7 @@ pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\'));
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | ';'));
     if plain {
         return word.to_owned();
     }
@@ -215,6 +217,12 @@ mod tests {
             })
         );
         assert_eq!(split(r"\x00").map_err(|e| e.offset()), Err(0));
+    }
+
+    #[test]
+    fn semicolons_are_always_quoted() {
+        assert_eq!(quote(";"), "\";\"");
+        assert_eq!(join(&["sh", "-c", "a", ";", "b"]), "sh -c a \";\" b");
         assert_eq!(split("a\\").map_err(|e| e.offset()), Err(1));
     }
 
