@@ -1,5 +1,9 @@
 //! Container images: references, the registry client, the content-addressed store, safe layer
 //! unpacking and the archive formats (docker-archive, OCI layout).
 //!
-//! Empty in this build: the crate exists so the workspace has its final shape. It must never
-//! depend on `unitgen` or `agent` (see ARCHITECTURE.md).
+//! So far the crate unpacks layers ([`layer`]): a layer tarball into a directory, safely, with
+//! whiteouts for overlayfs or applied. References, the registry, the store and the archive
+//! formats are still to come. It must never depend on `unitgen` or `agent` (see
+//! ARCHITECTURE.md).
+
+pub mod layer;
