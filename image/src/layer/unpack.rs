@@ -400,9 +400,14 @@ impl Unpacker {
                     self.stats.skipped_devices += 1;
                     return Ok(());
                 }
-                let major = header.device_major().map_err(UnpackError::CorruptTar)?;
-                let minor = header.device_minor().map_err(UnpackError::CorruptTar)?;
-                let dev = rfs::makedev(major.unwrap_or(0), minor.unwrap_or(0));
+                // A FIFO has no device numbers, and some writers leave the fields empty.
+                let dev = if file_type == FileType::Fifo {
+                    rfs::makedev(0, 0)
+                } else {
+                    let major = header.device_major().map_err(UnpackError::CorruptTar)?;
+                    let minor = header.device_minor().map_err(UnpackError::CorruptTar)?;
+                    rfs::makedev(major.unwrap_or(0), minor.unwrap_or(0))
+                };
                 self.replace(parent, &name, &raw, false)?;
                 rfs::mknodat(parent, &name, file_type, Mode::from_raw_mode(0o600), dev)
                     .map_err(at)?;
@@ -736,9 +741,14 @@ impl Unpacker {
         }
     }
 
-    /// Applies directory metadata, children before parents.
+    /// Applies directory metadata, children before parents; of repeated entries for one
+    /// directory the last wins.
     fn finish(&mut self) -> Result<()> {
+        let mut done = HashSet::new();
         for dir in self.dirs.iter().rev() {
+            if !done.insert(&dir.rel) {
+                continue;
+            }
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
             let fd = match open_beneath(self.root.as_fd(), &dir.rel, flags) {
                 Ok(fd) => fd,
