@@ -570,13 +570,15 @@ fn lower_layer() -> Vec<u8> {
         .tar()
 }
 
-/// Upper layer: deletes `a/gone`, makes `b` opaque with only `b/new` (marker after the entry, to
-/// check entries of this layer survive it in `Apply` mode).
+/// Upper layer: deletes `a/gone`, makes `b` opaque with only `b/new` and `b/made/deep` (marker
+/// after the entries, to check entries of this layer and their implicit parents survive it in
+/// `Apply` mode).
 fn upper_layer() -> Vec<u8> {
     Layer::new()
         .file("a/.wh.gone", b"")
         .dir("b/")
         .file("b/new", b"upper")
+        .file("b/made/deep", b"upper")
         .file("b/.wh..wh..opq", b"")
         .file("c/.wh..wh.plnk", b"")
         .tar()
@@ -597,7 +599,7 @@ fn whiteouts_applied_flatten_layers() {
     unpack(lower_layer().as_slice(), &sandbox.target, &APPLY).unwrap();
     unpack(upper_layer().as_slice(), &sandbox.target, &APPLY).unwrap();
     assert_eq!(names(&sandbox.target.join("a")), ["keep"]);
-    assert_eq!(names(&sandbox.target.join("b")), ["new"]);
+    assert_eq!(names(&sandbox.target.join("b")), ["made", "new"]);
     assert_eq!(fs::read(sandbox.target.join("b/new")).unwrap(), b"upper");
 }
 
@@ -620,7 +622,7 @@ fn whiteouts_become_overlay_whiteouts() {
     )
     .unwrap();
     assert_eq!(&value[..n], b"y");
-    assert_eq!(names(&sandbox.target.join("b")), ["new"]);
+    assert_eq!(names(&sandbox.target.join("b")), ["made", "new"]);
 }
 
 #[test]
@@ -672,8 +674,26 @@ fn unpacked_layers_work_as_overlay_lower_dirs() {
     assert_eq!(seen.0, ["keep"], "the whited-out file is gone");
     assert_eq!(
         seen.1,
-        ["new"],
+        ["made", "new"],
         "the opaque directory hides the lower content"
     );
     assert_eq!(new.unwrap(), b"upper");
+}
+
+#[test]
+fn xattrs_the_filesystem_refuses_are_counted() {
+    // `user.*` xattrs are not allowed on symlinks: counted, not fatal.
+    let mut layer = Layer::new();
+    layer
+        .0
+        .append_pax_extensions([("SCHILY.xattr.user.flotilla", b"x".as_slice())])
+        .unwrap();
+    let layer = layer.symlink("link", "target").tar();
+    let sandbox = Sandbox::new();
+    let stats = unpack(layer.as_slice(), &sandbox.target, &OVERLAY).unwrap();
+    assert_eq!(stats.xattrs_unsupported, 1);
+    assert!(fs::symlink_metadata(sandbox.target.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }

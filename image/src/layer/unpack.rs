@@ -328,7 +328,14 @@ impl Unpacker {
         let xattrs = xattrs(entry)?;
         let parent = self.open_parent(&raw, &rel, true)?;
         let parent = parent.as_fd();
-        self.seen.insert(rel.clone());
+        if self.mode == WhiteoutMode::Apply {
+            // Implicit parents are this layer's too: an opaque marker must not remove them.
+            for ancestor in rel.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+                if !self.seen.insert(ancestor.to_path_buf()) {
+                    break;
+                }
+            }
+        }
         let header = entry.header();
         let mode = header.mode().map_err(UnpackError::CorruptTar)? & 0o7777;
         let mtime = header.mtime().map_err(UnpackError::CorruptTar)?;
@@ -491,6 +498,11 @@ impl Unpacker {
                 .join(name);
             for (key, value) in xattrs {
                 let result = rfs::lsetxattr(&path, key.as_str(), value, rfs::XattrFlags::empty());
+                // The kernel allows `user.*` only on regular files and directories (EPERM).
+                let result = match result {
+                    Err(Errno::PERM) => Err(Errno::NOTSUP),
+                    other => other,
+                };
                 self.xattr_result(result, raw)?;
             }
         }
