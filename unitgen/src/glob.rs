@@ -14,19 +14,20 @@ pub enum GlobError {
     },
 }
 
-/// A checked pattern.
+/// A checked pattern, tokenized once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {
     pattern: String,
+    tokens: Vec<Token>,
 }
 
 impl Glob {
     /// Checks `pattern` (the whole pattern, as Go's `path.Match` would on a non-matching name).
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
-        let tokens: Option<Vec<Token>> = tokenize(pattern);
-        match tokens {
-            Some(_) => Ok(Glob {
+        match tokenize(pattern) {
+            Some(tokens) => Ok(Glob {
                 pattern: pattern.to_owned(),
+                tokens,
             }),
             None => Err(GlobError::Malformed {
                 pattern: pattern.to_owned(),
@@ -41,13 +42,12 @@ impl Glob {
 
     /// True when `name` matches the whole pattern.
     pub fn matches(&self, name: &str) -> bool {
-        let tokens = tokenize(&self.pattern).unwrap_or_default();
         let name: Vec<char> = name.chars().collect();
-        match_tokens(&tokens, &name)
+        match_tokens(&self.tokens, &name)
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Token {
     Literal(char),
     AnyOne,

@@ -45,6 +45,8 @@ pub struct Unit {
     name: UnitName,
     file: UnitFile,
     constraints: Constraints,
+    /// What systemd loads: `file` itself, or the service its `[Container]` expands into.
+    systemd: UnitFile,
 }
 
 impl Unit {
@@ -64,19 +66,21 @@ impl Unit {
         check_specifiers(&parsed, &mut diagnostics);
         let (constraints, fleet_diagnostics) = fleet::constraints(&parsed, &name);
         diagnostics.extend(fleet_diagnostics);
-        if container::is_container(&parsed) {
-            if let Err(container_diagnostics) = container::generate(&parsed, &name) {
+        let systemd = if container::is_container(&parsed) {
+            container::generate(&parsed, &name).map_err(|container_diagnostics| {
                 diagnostics.extend(container_diagnostics);
-            }
-        }
-        if diagnostics.is_empty() {
-            Ok(Unit {
+            })
+        } else {
+            Ok(parsed.clone())
+        };
+        match systemd {
+            Ok(systemd) if diagnostics.is_empty() => Ok(Unit {
                 name,
                 file: parsed,
                 constraints,
-            })
-        } else {
-            Err(diagnostics)
+                systemd,
+            }),
+            _ => Err(diagnostics),
         }
     }
 
@@ -100,14 +104,9 @@ impl Unit {
         ContentHash::of(&self.file)
     }
 
-    /// The unit systemd should load: `[Container]` expanded into a service (checked already).
-    pub fn to_systemd(&self) -> UnitFile {
-        if container::is_container(&self.file) {
-            // `check` generated it once without error; generation is pure and deterministic.
-            container::generate(&self.file, &self.name).unwrap_or_else(|_| self.file.clone())
-        } else {
-            self.file.clone()
-        }
+    /// The unit systemd loads: `[Container]` expanded into a service, otherwise the file as is.
+    pub fn systemd_unit(&self) -> &UnitFile {
+        &self.systemd
     }
 }
 
@@ -294,7 +293,7 @@ mod tests {
         .expect("valid");
         assert_eq!(unit.name().as_str(), "web.service");
         assert!(unit
-            .to_systemd()
+            .systemd_unit()
             .to_string()
             .contains("ExecStart=/usr/bin/flotilla run --name web "));
     }

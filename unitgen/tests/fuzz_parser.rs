@@ -188,7 +188,7 @@ fn exercise(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
         "fuzz@.service",
     ] {
         if let Ok(unit) = Unit::check(unit_name, unit_name, bytes) {
-            let _ = unit.to_systemd().to_string();
+            let _ = unit.systemd_unit().to_string();
             let _ = unit.hash().short();
         }
     }

@@ -259,7 +259,10 @@ fn run_fixture(dir: &Path, name: &str) -> Vec<String> {
         }
     } else {
         Outcome {
-            output: library.as_ref().ok().map(Unit::to_systemd),
+            output: library
+                .as_ref()
+                .ok()
+                .map(|unit| unit.systemd_unit().clone()),
             unit: library.ok(),
             errors: library_errors,
         }

@@ -331,7 +331,7 @@ proptest! {
         ],
     ) {
         if let Ok(unit) = Unit::check(name.as_str(), &name, &bytes) {
-            let _ = unit.to_systemd().to_string();
+            let _ = unit.systemd_unit().to_string();
             let _ = unit.hash().short();
         }
     }
