@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use agent::cli::flotctl::{run, Flotctl};
 
 fn main() -> ExitCode {
-    agent::cli::flotctl::run(agent::cli::flotctl::Flotctl::parse())
+    let (args, command) = agent::cli::parse::<Flotctl>();
+    run(args, &command)
 }

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use agent::cli::flotilla::{run, Flotilla};
 
 fn main() -> ExitCode {
-    agent::cli::flotilla::run(agent::cli::flotilla::Flotilla::parse())
+    let (args, command) = agent::cli::parse::<Flotilla>();
+    run(args, &command)
 }

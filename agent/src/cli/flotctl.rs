@@ -88,31 +88,10 @@ pub struct Units {
     pub units: Vec<String>,
 }
 
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Verify { .. } => "verify",
-            Command::Submit(_) => "submit",
-            Command::Load(_) => "load",
-            Command::Start(_) => "start",
-            Command::Stop(_) => "stop",
-            Command::Unload(_) => "unload",
-            Command::Destroy(_) => "destroy",
-            Command::Restart(_) => "restart",
-            Command::ListUnits => "list-units",
-            Command::ListUnitFiles => "list-unit-files",
-            Command::ListMachines => "list-machines",
-            Command::Status(_) => "status",
-            Command::Journal(_) => "journal",
-            Command::Cat(_) => "cat",
-        }
-    }
-}
-
-/// Runs `flotctl` with the given arguments.
-pub fn run(args: Flotctl) -> ExitCode {
+/// Runs `flotctl` with the given arguments; `command` is the subcommand's name as typed.
+pub fn run(args: Flotctl, command: &str) -> ExitCode {
     match &args.command {
         Command::Verify { files } => super::verify::run(files),
-        other => super::not_built("flotctl", other.name()),
+        _ => super::not_built("flotctl", command),
     }
 }
