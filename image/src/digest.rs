@@ -225,6 +225,45 @@ impl fmt::Display for Digest {
     }
 }
 
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Digest, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Computes the sha256 digest of streamed content, for content whose digest is not known in
+/// advance (an uncompressed layer's diff ID, an imported tarball).
+///
+/// ```
+/// use image::digest::{Digest, Sha256Digester};
+///
+/// let mut d = Sha256Digester::default();
+/// d.update(b"hello ");
+/// d.update(b"world");
+/// assert_eq!(d.finish(), Digest::sha256_of(b"hello world"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Sha256Digester(Sha256);
+
+impl Sha256Digester {
+    /// Feeds the next chunk of content.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything fed so far.
+    pub fn finish(self) -> Digest {
+        Digest::from_hash("sha256", &self.0.finalize())
+    }
+}
+
 /// Checks streamed content against an expected digest.
 ///
 /// ```

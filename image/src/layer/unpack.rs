@@ -46,6 +46,8 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 use tar::EntryType;
 
+use crate::digest::{Digest, Sha256Digester};
+
 use super::whiteout::{self, Whiteout, WhiteoutMode};
 
 /// Errors of [`unpack`]; each names the entry it is about.
@@ -107,8 +109,11 @@ pub struct UnpackOptions {
 }
 
 /// What [`unpack`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpackStats {
+    /// The sha256 digest of the uncompressed tar stream, trailing padding included: the
+    /// layer's diff ID, which the image config lists in `rootfs.diff_ids`.
+    pub diff_id: Digest,
     /// Tar entries read, whiteouts and skipped ones included.
     pub entries: u64,
     /// Bytes of regular-file content written.
@@ -142,22 +147,64 @@ pub fn unpack(reader: impl Read, target: &Path, options: &UnpackOptions) -> Resu
         Mode::empty(),
     )
     .map_err(|e| io_err(target, e))?;
-    let reader = decompress(reader)?;
-    let mut archive = tar::Archive::new(reader);
+    let mut tar_stream = DigestingReader {
+        inner: decompress(reader)?,
+        digester: Sha256Digester::default(),
+    };
     let mut unpacker = Unpacker {
         root,
         mode: options.whiteouts,
         is_root: rustix::process::geteuid().is_root(),
-        stats: UnpackStats::default(),
+        counts: Counts::default(),
         dirs: Vec::new(),
         seen: HashSet::new(),
     };
-    for entry in archive.entries().map_err(UnpackError::CorruptTar)? {
+    for entry in tar::Archive::new(&mut tar_stream)
+        .entries()
+        .map_err(UnpackError::CorruptTar)?
+    {
         let mut entry = entry.map_err(UnpackError::CorruptTar)?;
         unpacker.entry(&mut entry)?;
     }
     unpacker.finish()?;
-    Ok(unpacker.stats)
+    // The diff ID covers the whole stream: the end-of-archive blocks and any padding after them.
+    io::copy(&mut tar_stream, &mut io::sink()).map_err(UnpackError::CorruptTar)?;
+    let Counts {
+        entries,
+        bytes,
+        skipped_devices,
+        xattrs_unsupported,
+    } = unpacker.counts;
+    Ok(UnpackStats {
+        diff_id: tar_stream.digester.finish(),
+        entries,
+        bytes,
+        skipped_devices,
+        xattrs_unsupported,
+    })
+}
+
+/// The counters of [`UnpackStats`], kept while unpacking.
+#[derive(Debug, Default)]
+struct Counts {
+    entries: u64,
+    bytes: u64,
+    skipped_devices: u64,
+    xattrs_unsupported: u64,
+}
+
+/// Hashes everything read through it.
+struct DigestingReader<R> {
+    inner: R,
+    digester: Sha256Digester,
+}
+
+impl<R: Read> Read for DigestingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digester.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Wraps `reader` in the decompressor its magic bytes call for.
@@ -220,7 +267,7 @@ struct Unpacker {
     root: OwnedFd,
     mode: WhiteoutMode,
     is_root: bool,
-    stats: UnpackStats,
+    counts: Counts,
     dirs: Vec<DirMeta>,
     /// Paths this layer created (for opaque whiteouts in [`WhiteoutMode::Apply`]).
     seen: HashSet<PathBuf>,
@@ -299,7 +346,7 @@ fn timestamps(mtime: i64) -> Timestamps {
 
 impl Unpacker {
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
-        self.stats.entries += 1;
+        self.counts.entries += 1;
         let raw = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()));
         let rel = clean(&raw).ok_or_else(|| UnpackError::Escapes { entry: raw.clone() })?;
         let kind = entry.header().entry_type();
@@ -358,7 +405,7 @@ impl Unpacker {
                 )
                 .map_err(at)?;
                 let mut file = File::from(fd);
-                self.stats.bytes += copy(entry, &mut file, &raw)?;
+                self.counts.bytes += copy(entry, &mut file, &raw)?;
                 if let Some((uid, gid)) = owner {
                     rfs::fchown(&file, Some(uid), Some(gid)).map_err(at)?;
                 }
@@ -404,7 +451,7 @@ impl Unpacker {
                     _ => FileType::Fifo,
                 };
                 if file_type != FileType::Fifo && !self.is_root {
-                    self.stats.skipped_devices += 1;
+                    self.counts.skipped_devices += 1;
                     return Ok(());
                 }
                 // A FIFO has no device numbers, and some writers leave the fields empty.
@@ -526,11 +573,11 @@ impl Unpacker {
         match result {
             Ok(()) => Ok(()),
             Err(Errno::NOTSUP) => {
-                self.stats.xattrs_unsupported += 1;
+                self.counts.xattrs_unsupported += 1;
                 Ok(())
             }
             Err(Errno::PERM) if !self.is_root => {
-                self.stats.xattrs_unsupported += 1;
+                self.counts.xattrs_unsupported += 1;
                 Ok(())
             }
             Err(e) => Err(io_err(raw, e)),
