@@ -11,4 +11,6 @@
 
 pub mod digest;
 pub mod layer;
+pub mod manifest;
 pub mod reference;
+pub mod store;
