@@ -12,3 +12,4 @@
 pub mod digest;
 pub mod layer;
 pub mod reference;
+pub mod registry;
