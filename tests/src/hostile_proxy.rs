@@ -44,8 +44,8 @@ pub enum Mode {
         /// How many requests fail.
         fail_first_n: usize,
     },
-    /// Redirects blob requests to `localhost` (another host to the client than `127.0.0.1`), as a
-    /// registry redirects to a CDN, and records whether the redirected request carried
+    /// Redirects authenticated blob requests to `localhost` (another host to the client than
+    /// `127.0.0.1`), as a registry redirects to a CDN, and records whether the redirected request carried
     /// `Authorization` (it must not); the proxy itself authenticates the redirected request
     /// upstream, as a pre-signed CDN URL would.
     RedirectBlobs,
@@ -91,8 +91,7 @@ impl HostileProxy {
     /// # Errors
     /// The port could not be bound.
     pub fn start(registry: &Registry, mode: Mode) -> Result<HostileProxy> {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").map_err(io_error("bind", "127.0.0.1:0"))?;
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(io_error("bind", "127.0.0.1:0"))?;
         let port = listener
             .local_addr()
             .map_err(io_error("get the address of", "the proxy"))?
@@ -204,7 +203,12 @@ impl State {
             Mode::ManifestBomb { chunked } if is_get && head.target.contains("/manifests/") => {
                 return self.bomb(&mut client, chunked);
             }
-            Mode::RedirectBlobs if is_blob && !head.target.starts_with("/cdn/") => {
+            // Only once authenticated: the registry must first ask for credentials, as a real one does.
+            Mode::RedirectBlobs
+                if is_blob
+                    && !head.target.starts_with("/cdn/")
+                    && head.header("authorization").is_some() =>
+            {
                 return write!(
                     client,
                     "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://localhost:{}/cdn{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -259,7 +263,10 @@ impl State {
         } else {
             answer.body.len()
         };
-        write!(client, "Content-Length: {length}\r\nConnection: close\r\n\r\n")?;
+        write!(
+            client,
+            "Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        )?;
         if head.method != "HEAD" {
             client.write_all(&answer.body[..send])?;
             self.body_bytes_sent
@@ -277,7 +284,11 @@ impl State {
                 write!(upstream, "{name}: {value}\r\n")?;
             }
         }
-        write!(upstream, "Host: {}\r\nConnection: close\r\n\r\n", self.upstream)?;
+        write!(
+            upstream,
+            "Host: {}\r\nConnection: close\r\n\r\n",
+            self.upstream
+        )?;
         let mut reader = BufReader::new(upstream);
         let mut status_line = String::new();
         reader.read_line(&mut status_line)?;
@@ -308,8 +319,9 @@ impl State {
                 loop {
                     let mut size = String::new();
                     reader.read_line(&mut size)?;
-                    let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                        .map_err(io::Error::other)?;
+                    let size =
+                        usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                            .map_err(io::Error::other)?;
                     let mut chunk = vec![0; size + 2];
                     reader.read_exact(&mut chunk)?;
                     if size == 0 {

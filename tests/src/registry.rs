@@ -72,7 +72,10 @@ pub enum FixtureError {
 /// Result of the fixtures.
 pub type Result<T, E = FixtureError> = std::result::Result<T, E>;
 
-pub(crate) fn io_error(what: &'static str, target: impl std::fmt::Display) -> impl FnOnce(io::Error) -> FixtureError {
+pub(crate) fn io_error(
+    what: &'static str,
+    target: impl std::fmt::Display,
+) -> impl FnOnce(io::Error) -> FixtureError {
     let target = target.to_string();
     move |source| FixtureError::Io {
         what,
@@ -182,8 +185,11 @@ impl Registry {
         let config_path = dir.path().join("config.yml");
         write(&config_path, config.as_bytes())?;
         let log_path = dir.path().join("registry.log");
-        let log = std::fs::File::create(&log_path).map_err(io_error("create", log_path.display()))?;
-        let log_err = log.try_clone().map_err(io_error("duplicate", log_path.display()))?;
+        let log =
+            std::fs::File::create(&log_path).map_err(io_error("create", log_path.display()))?;
+        let log_err = log
+            .try_clone()
+            .map_err(io_error("duplicate", log_path.display()))?;
         let child = Command::new(REGISTRY_BINARY)
             .arg("serve")
             .arg(&config_path)
@@ -260,7 +266,10 @@ impl Registry {
             }),
             None => serde_json::json!({}),
         };
-        write(path, serde_json::json!({ "auths": auths }).to_string().as_bytes())
+        write(
+            path,
+            serde_json::json!({ "auths": auths }).to_string().as_bytes(),
+        )
     }
 
     /// The registry's own directory (storage, configuration, log).
@@ -285,7 +294,10 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 fn http_status(host: &str, path: &str) -> io::Result<u16> {
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
     std::str::from_utf8(&head[9..12])
@@ -308,10 +320,9 @@ pub(crate) const URL_SAFE: (&[u8; 64], bool) = (
 pub(crate) fn base64(bytes: &[u8], (alphabet, pad): (&[u8; 64], bool)) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let group = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |group, (i, &byte)| group | u32::from(byte) << (16 - 8 * i));
+        let group = chunk.iter().enumerate().fold(0u32, |group, (i, &byte)| {
+            group | u32::from(byte) << (16 - 8 * i)
+        });
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(char::from(alphabet[(group >> (18 - 6 * i) & 63) as usize]));

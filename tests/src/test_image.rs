@@ -190,7 +190,10 @@ impl TestImageBuilder {
             "mediaType": OCI_INDEX,
             "manifests": [top_descriptor],
         });
-        write(&dir.path().join("index.json"), layout_index.to_string().as_bytes())?;
+        write(
+            &dir.path().join("index.json"),
+            layout_index.to_string().as_bytes(),
+        )?;
         write(
             &dir.path().join("oci-layout"),
             br#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -258,7 +261,9 @@ impl TestImage {
     /// # Errors
     /// skopeo failed (with its message).
     pub fn push(&self, registry: &Registry, target: &str, format: Format) -> Result<String> {
-        let digest_file = self.layout().join(format!(".pushed-{}", std::process::id()));
+        let digest_file = self
+            .layout()
+            .join(format!(".pushed-{}", std::process::id()));
         let mut command = Command::new("skopeo");
         command.args(["copy", "--quiet", "--dest-tls-verify=false", "--digestfile"]);
         command.arg(&digest_file);
@@ -274,8 +279,8 @@ impl TestImage {
         command.arg(format!("oci:{}:{LAYOUT_TAG}", self.layout().display()));
         command.arg(format!("docker://{}/{target}", registry.host()));
         run(&mut command)?;
-        let digest = fs::read_to_string(&digest_file)
-            .map_err(io_error("read", digest_file.display()))?;
+        let digest =
+            fs::read_to_string(&digest_file).map_err(io_error("read", digest_file.display()))?;
         fs::remove_file(&digest_file).map_err(io_error("remove", digest_file.display()))?;
         Ok(digest.trim().to_owned())
     }
@@ -432,7 +437,12 @@ fn busybox_layer() -> Result<Vec<u8>> {
         source,
     })?;
     let mut tar = TarWriter::new();
-    for (dir, mode) in [("bin", 0o755), ("etc", 0o755), ("root", 0o700), ("tmp", 0o1777)] {
+    for (dir, mode) in [
+        ("bin", 0o755),
+        ("etc", 0o755),
+        ("root", 0o700),
+        ("tmp", 0o1777),
+    ] {
         tar.dir(dir, mode)?;
     }
     tar.file("bin/busybox", 0o755, MTIME, &busybox)?;
@@ -452,12 +462,26 @@ fn busybox_layer() -> Result<Vec<u8>> {
 fn files_layer() -> Result<Vec<u8>> {
     let mut tar = TarWriter::new();
     tar.dir("data", 0o755)?;
-    tar.file("data/hello.txt", 0o644, 1_600_000_000, b"hello from layer 2\n")?;
-    tar.file("data/script.sh", 0o750, 1_500_000_000, b"#!/bin/sh\necho script\n")?;
+    tar.file(
+        "data/hello.txt",
+        0o644,
+        1_600_000_000,
+        b"hello from layer 2\n",
+    )?;
+    tar.file(
+        "data/script.sh",
+        0o750,
+        1_500_000_000,
+        b"#!/bin/sh\necho script\n",
+    )?;
     tar.file("data/secret", 0o600, MTIME, b"only root reads this\n")?;
     tar.file("data/readonly", 0o444, MTIME, b"read only\n")?;
     tar.file("data/setuid", 0o4755, MTIME, b"not really a program\n")?;
-    tar.link(tar::EntryType::Link, "data/hello-hardlink", "data/hello.txt")?;
+    tar.link(
+        tar::EntryType::Link,
+        "data/hello-hardlink",
+        "data/hello.txt",
+    )?;
     tar.link(tar::EntryType::Symlink, "data/hello-symlink", "hello.txt")?;
     tar.link(tar::EntryType::Symlink, "etc/motd", "../data/hello.txt")?;
     tar.dir("data/tree", 0o755)?;
@@ -477,7 +501,12 @@ fn whiteout_layer() -> Result<Vec<u8>> {
     tar.file("data/.wh.to-delete", 0o644, MTIME, b"")?;
     tar.dir("opaque", 0o755)?;
     tar.file("opaque/.wh..wh..opq", 0o644, MTIME, b"")?;
-    tar.file("opaque/new", 0o644, MTIME, b"the only file left in opaque/\n")?;
+    tar.file(
+        "opaque/new",
+        0o644,
+        MTIME,
+        b"the only file left in opaque/\n",
+    )?;
     tar.finish()
 }
 
@@ -504,7 +533,8 @@ impl Random {
 /// About `megabytes` MB: a third many small files, two thirds big files that are half random (as
 /// compressed assets are) and half repetitive text (as logs and sources are).
 fn big_layer(index: usize, megabytes: usize) -> Result<Vec<u8>> {
-    const LINE: &[u8] = b"2024-01-01T00:00:00Z level=info msg=\"request served\" path=/api/v1/items status=200\n";
+    const LINE: &[u8] =
+        b"2024-01-01T00:00:00Z level=info msg=\"request served\" path=/api/v1/items status=200\n";
     let total = megabytes << 20;
     let mut random = Random(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1));
     let mut tar = TarWriter::new();
@@ -523,7 +553,12 @@ fn big_layer(index: usize, megabytes: usize) -> Result<Vec<u8>> {
         if file % 100 == 0 {
             tar.dir(&format!("{root}/d{}", file / 100), 0o755)?;
         }
-        tar.file(&format!("{root}/d{}/f{file}", file / 100), 0o644, MTIME, &content)?;
+        tar.file(
+            &format!("{root}/d{}/f{file}", file / 100),
+            0o644,
+            MTIME,
+            &content,
+        )?;
         written += len;
         file += 1;
     }

@@ -94,7 +94,9 @@ impl TokenServer {
         let key = dir.join("token.key");
         let certificate = dir.join("token.crt");
         run(Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
             .args(["-subj", "/CN=flotilla-test-token-server", "-keyout"])
             .arg(&key)
             .arg("-out")
@@ -103,8 +105,7 @@ impl TokenServer {
             .args(["x509", "-outform", "DER", "-in"])
             .arg(&certificate))?
         .stdout;
-        let listener =
-            TcpListener::bind("127.0.0.1:0").map_err(io_error("bind", "127.0.0.1:0"))?;
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(io_error("bind", "127.0.0.1:0"))?;
         let port = listener
             .local_addr()
             .map_err(io_error("get the address of", "the token server"))?
@@ -185,7 +186,10 @@ impl Signer {
         let mut stream = stream;
         let expected = format!(
             "Basic {}",
-            base64(format!("{}:{}", self.user, self.password).as_bytes(), STANDARD)
+            base64(
+                format!("{}:{}", self.user, self.password).as_bytes(),
+                STANDARD
+            )
         );
         if head.header("authorization") != Some(expected.as_str()) {
             let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#;
@@ -254,7 +258,8 @@ impl Signer {
             base64(claims.to_string().as_bytes(), URL_SAFE)
         );
         let dir = self.key.parent().unwrap_or(Path::new("/tmp"));
-        let input = tempfile::NamedTempFile::new_in(dir).map_err(io_error("create", dir.display()))?;
+        let input =
+            tempfile::NamedTempFile::new_in(dir).map_err(io_error("create", dir.display()))?;
         std::fs::write(input.path(), &signing_input)
             .map_err(io_error("write", input.path().display()))?;
         let signature = run(Command::new("openssl")

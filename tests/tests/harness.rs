@@ -28,13 +28,14 @@ fn skopeo_reads_the_layout_and_umoci_unpacks_it_with_whiteouts() {
     assert_eq!(inspect["Digest"], image.manifest_digest);
     assert_eq!(inspect["Layers"].as_array().unwrap().len(), 3);
     assert_eq!(inspect["Labels"]["org.flotilla.test"], "true");
-    let config: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo").args([
-        "inspect",
-        "--config",
-        &layout,
-    ])))
+    let config: serde_json::Value = serde_json::from_str(&run(
+        Command::new("skopeo").args(["inspect", "--config", &layout])
+    ))
     .unwrap();
-    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!(image.diff_ids));
+    assert_eq!(
+        config["rootfs"]["diff_ids"],
+        serde_json::json!(image.diff_ids)
+    );
     assert_eq!(config["config"]["WorkingDir"], "/data");
 
     let bundle = tempfile::tempdir().unwrap();
@@ -46,17 +47,29 @@ fn skopeo_reads_the_layout_and_umoci_unpacks_it_with_whiteouts() {
     let rootfs = bundle.join("rootfs");
     let hello = fs::read_to_string(rootfs.join("data/hello.txt")).unwrap();
     assert_eq!(hello, "hello from layer 2\n");
-    assert_eq!(fs::read_link(rootfs.join("bin/sh")).unwrap().to_str(), Some("busybox"));
+    assert_eq!(
+        fs::read_link(rootfs.join("bin/sh")).unwrap().to_str(),
+        Some("busybox")
+    );
     assert_eq!(fs::read_to_string(rootfs.join("etc/motd")).unwrap(), hello);
     let original = fs::metadata(rootfs.join("data/hello.txt")).unwrap();
     let hardlink = fs::metadata(rootfs.join("data/hello-hardlink")).unwrap();
     assert_eq!(original.ino(), hardlink.ino(), "hard link");
     assert_eq!(original.mtime(), 1_600_000_000);
-    let mode = |path: &str| fs::metadata(rootfs.join(path)).unwrap().permissions().mode() & 0o7777;
+    let mode = |path: &str| {
+        fs::metadata(rootfs.join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
     assert_eq!(mode("data/script.sh"), 0o750);
     assert_eq!(mode("data/setuid"), 0o4755);
     assert_eq!(mode("tmp"), 0o1777);
-    assert!(!rootfs.join("data/to-delete").exists(), "whiteout not honoured");
+    assert!(
+        !rootfs.join("data/to-delete").exists(),
+        "whiteout not honoured"
+    );
     let mut opaque: Vec<String> = fs::read_dir(rootfs.join("opaque"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -95,7 +108,10 @@ fn images_push_to_every_kind_of_registry() {
     assert!(token.token_server().unwrap().tokens_issued() > 0);
     let multi = TestImage::builder().multi_platform().build().unwrap();
     let index = multi.index.as_ref().unwrap();
-    assert_eq!(multi.push(&plain, "multi:v1", Format::Oci).unwrap(), index.digest);
+    assert_eq!(
+        multi.push(&plain, "multi:v1", Format::Oci).unwrap(),
+        index.digest
+    );
     // skopeo reads back what it pushed, the platform's config included.
     let arm = run(Command::new("skopeo").args([
         "inspect",
@@ -106,6 +122,14 @@ fn images_push_to_every_kind_of_registry() {
     ]));
     let arm: serde_json::Value = serde_json::from_str(&arm).unwrap();
     assert_eq!(arm["Architecture"], "arm64");
-    let layers: Vec<&str> = multi.layers.iter().map(|l| l.blob.digest.as_str()).collect();
-    assert_eq!(arm["Layers"], serde_json::json!(layers), "arm64 shares the layers");
+    let layers: Vec<&str> = multi
+        .layers
+        .iter()
+        .map(|l| l.blob.digest.as_str())
+        .collect();
+    assert_eq!(
+        arm["Layers"],
+        serde_json::json!(layers),
+        "arm64 shares the layers"
+    );
 }
