@@ -178,6 +178,12 @@ struct Answer {
 
 impl State {
     fn serve(&self, stream: TcpStream) -> io::Result<()> {
+        // A client trying https first (loopback registries are insecure) sends a TLS handshake
+        // record: refuse it at once rather than wait for a request line that never comes.
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first)? == 1 && first[0] == 0x16 {
+            return (&stream).write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        }
         let mut reader = BufReader::new(stream.try_clone()?);
         let head = read_head(&mut reader)?;
         let mut client = stream;

@@ -654,3 +654,68 @@ impl Read for BlobReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case<'a> = (&'a [u8], Option<&'a str>, Result<&'a str, &'a str>);
+
+    #[test]
+    fn media_type_from_content_type_else_from_the_json() {
+        let oci = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#;
+        let cases: [Case; 6] = [
+            (
+                b"{}",
+                Some(media_types::DOCKER_MANIFEST),
+                Ok(media_types::DOCKER_MANIFEST),
+            ),
+            (
+                oci,
+                Some("application/octet-stream"),
+                Ok(media_types::OCI_INDEX),
+            ),
+            (oci, None, Ok(media_types::OCI_INDEX)),
+            (
+                br#"{"schemaVersion":1,"name":"x"}"#,
+                Some("application/json"),
+                Ok(media_types::DOCKER_SCHEMA1),
+            ),
+            (
+                br#"{"schemaVersion":2}"#,
+                Some("text/plain"),
+                Err(r#"Content-Type "text/plain", mediaType """#),
+            ),
+            (
+                b"<html>",
+                None,
+                Err("not JSON: expected value at line 1 column 1"),
+            ),
+        ];
+        for (bytes, content_type, expected) in cases {
+            let expected = expected.map(str::to_owned).map_err(str::to_owned);
+            assert_eq!(
+                media_type_of(bytes, content_type),
+                expected,
+                "{content_type:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_of_endpoint_urls() {
+        assert_eq!(
+            host_of("https://registry-1.docker.io"),
+            "registry-1.docker.io"
+        );
+        assert_eq!(host_of("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn clients_are_shared_across_threads_and_readers_move_between_them() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Client>();
+        send::<BlobReader>();
+    }
+}
