@@ -404,8 +404,9 @@ impl TarWriter {
 
     fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
         let mut header = Self::header(tar::EntryType::Directory, mode, MTIME, 0);
+        // With the trailing `/` docker and buildkit write.
         self.builder
-            .append_data(&mut header, path, std::io::empty())
+            .append_data(&mut header, format!("{path}/"), std::io::empty())
             .map_err(io_error("add to a layer", path))
     }
 

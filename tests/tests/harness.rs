@@ -133,3 +133,27 @@ fn images_push_to_every_kind_of_registry() {
         "arm64 shares the layers"
     );
 }
+
+#[test]
+fn big_layers_are_partly_compressible_and_plain_layers_are_tars() {
+    let image = TestImage::builder().big_layers(2, 2).build().unwrap();
+    assert_eq!(image.layers.len(), 5);
+    assert_eq!(image.diff_ids.len(), 5);
+    for layer in &image.layers[3..] {
+        let ratio = layer.blob.size as f64 / f64::from(2u32 << 20);
+        assert!((0.3..0.9).contains(&ratio), "compressed to {ratio:.2} of 2 MB");
+    }
+    let plain = TestImage::builder()
+        .compression(Compression::None)
+        .build()
+        .unwrap();
+    let layer = &plain.layers[2];
+    assert_eq!(layer.blob.digest, layer.diff_id, "an uncompressed layer is its own diff");
+    let listing = run(Command::new("tar")
+        .arg("-tf")
+        .arg(plain.blob_path(&layer.blob.digest)));
+    assert_eq!(
+        listing,
+        "data/\ndata/.wh.to-delete\nopaque/\nopaque/.wh..wh..opq\nopaque/new\n"
+    );
+}
