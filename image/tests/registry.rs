@@ -384,6 +384,36 @@ fn a_blob_truncated_every_time_fails_naming_digest_and_counts() {
 }
 
 #[test]
+fn close_delimited_blobs_resume_and_stop_at_their_size() {
+    let (_registry, image, proxy, app) = behind_proxy(Mode::Undelimited {
+        truncate_first_after: Some(5000),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_with(&auth_file(dir.path(), &[]), 1);
+    let layer = &image.layers[0].blob;
+    let bytes = read_blob(&client, &app, &digest(&layer.digest), layer.size);
+    assert_eq!(Digest::sha256_of(&bytes).to_string(), layer.digest);
+    let ranges: Vec<Option<String>> = proxy
+        .requests()
+        .into_iter()
+        .filter_map(|request| request.target.contains("/blobs/").then_some(request.range))
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=5000-".to_owned())]);
+
+    // Without a length to refuse up front, the byte count stops a body longer than its descriptor.
+    let mut reader = client
+        .blob(&app, &digest(&layer.digest), layer.size - 1)
+        .unwrap();
+    let mut bytes = Vec::new();
+    let error = reader.read_to_end(&mut bytes).unwrap_err();
+    assert!(
+        matches!(registry_error(&error), RegistryError::BlobTooLong { .. }),
+        "{error}"
+    );
+    assert!(bytes.len() as u64 <= layer.size - 1);
+}
+
+#[test]
 fn manifest_bombs_are_refused_without_reading_them() {
     for chunked in [false, true] {
         let (_registry, _image, proxy, app) = behind_proxy(Mode::ManifestBomb { chunked });

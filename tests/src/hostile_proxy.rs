@@ -33,6 +33,13 @@ pub enum Mode {
         /// Every blob request, or only the first.
         every_time: bool,
     },
+    /// Sends blob bodies without `Content-Length`, delimited by closing the connection (as
+    /// HTTP/1.0 servers and some proxies do), so only the byte count tells a short or long body;
+    /// optionally cuts the first one short after `truncate_first_after` bytes.
+    Undelimited {
+        /// Body bytes of the first blob answer sent before closing, if it is to be cut short.
+        truncate_first_after: Option<usize>,
+    },
     /// Answers every manifest request with a 64 MiB manifest, announced by `Content-Length` or
     /// sent chunked with no length.
     ManifestBomb {
@@ -249,6 +256,11 @@ impl State {
             {
                 send = send.min(after);
             }
+            Mode::Undelimited {
+                truncate_first_after: Some(after),
+            } if blob_body && self.truncations.fetch_add(1, Ordering::SeqCst) == 0 => {
+                send = send.min(after);
+            }
             _ => {}
         }
         write!(client, "{}\r\n", answer.status_line)?;
@@ -269,10 +281,10 @@ impl State {
         } else {
             answer.body.len()
         };
-        write!(
-            client,
-            "Content-Length: {length}\r\nConnection: close\r\n\r\n"
-        )?;
+        if !(blob_body && matches!(self.mode, Mode::Undelimited { .. })) {
+            write!(client, "Content-Length: {length}\r\n")?;
+        }
+        write!(client, "Connection: close\r\n\r\n")?;
         if head.method != "HEAD" {
             client.write_all(&answer.body[..send])?;
             self.body_bytes_sent

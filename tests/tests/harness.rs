@@ -141,14 +141,20 @@ fn big_layers_are_partly_compressible_and_plain_layers_are_tars() {
     assert_eq!(image.diff_ids.len(), 5);
     for layer in &image.layers[3..] {
         let ratio = layer.blob.size as f64 / f64::from(2u32 << 20);
-        assert!((0.3..0.9).contains(&ratio), "compressed to {ratio:.2} of 2 MB");
+        assert!(
+            (0.3..0.9).contains(&ratio),
+            "compressed to {ratio:.2} of 2 MB"
+        );
     }
     let plain = TestImage::builder()
         .compression(Compression::None)
         .build()
         .unwrap();
     let layer = &plain.layers[2];
-    assert_eq!(layer.blob.digest, layer.diff_id, "an uncompressed layer is its own diff");
+    assert_eq!(
+        layer.blob.digest, layer.diff_id,
+        "an uncompressed layer is its own diff"
+    );
     let listing = run(Command::new("tar")
         .arg("-tf")
         .arg(plain.blob_path(&layer.blob.digest)));
