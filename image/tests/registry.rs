@@ -328,6 +328,22 @@ fn behind_proxy(mode: Mode) -> (Registry, TestImage, HostileProxy, Reference) {
 }
 
 #[test]
+fn a_loopback_registry_is_tried_over_https_once_then_plain_http() {
+    let (_registry, image, proxy, app) = behind_proxy(Mode::Passthrough);
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_with(&auth_file(dir.path(), &[]), 0);
+    assert_eq!(
+        client.manifest(&app).unwrap().digest.to_string(),
+        image.manifest_digest
+    );
+    for layer in &image.layers {
+        read_blob(&client, &app, &digest(&layer.blob.digest), layer.blob.size);
+    }
+    assert_eq!(proxy.requests().len(), 4);
+    assert_eq!(proxy.tls_handshakes_refused(), 1);
+}
+
+#[test]
 fn a_blob_truncated_once_resumes_with_range() {
     let (_registry, image, proxy, app) = behind_proxy(Mode::TruncateBlob {
         after: 100_000,

@@ -81,6 +81,7 @@ struct State {
     port: u16,
     requests: Mutex<Vec<SeenRequest>>,
     truncations: AtomicUsize,
+    tls_refused: AtomicUsize,
     body_bytes_sent: AtomicU64,
     stop: AtomicBool,
 }
@@ -119,6 +120,7 @@ impl HostileProxy {
             port,
             requests: Mutex::new(Vec::new()),
             truncations: AtomicUsize::new(0),
+            tls_refused: AtomicUsize::new(0),
             body_bytes_sent: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
@@ -158,6 +160,11 @@ impl HostileProxy {
             .clone()
     }
 
+    /// How many connections opened with a TLS handshake (a client trying https), refused at once.
+    pub fn tls_handshakes_refused(&self) -> usize {
+        self.state.tls_refused.load(Ordering::SeqCst)
+    }
+
     /// Body bytes written to clients so far (a manifest bomb's client should stop early).
     pub fn body_bytes_sent(&self) -> u64 {
         self.state.body_bytes_sent.load(Ordering::SeqCst)
@@ -189,6 +196,7 @@ impl State {
         // record: refuse it at once rather than wait for a request line that never comes.
         let mut first = [0u8; 1];
         if stream.peek(&mut first)? == 1 && first[0] == 0x16 {
+            self.tls_refused.fetch_add(1, Ordering::SeqCst);
             return (&stream).write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
         }
         let mut reader = BufReader::new(stream.try_clone()?);

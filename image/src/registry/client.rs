@@ -9,7 +9,7 @@
 //! Redirects (a blob served from a CDN) are followed by reqwest, which drops `Authorization` when a
 //! redirect leaves the host or port it was sent to, so a token never reaches a third party.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -69,6 +69,8 @@ struct Inner {
     credentials: CredentialStore,
     /// `Authorization` values that worked, by (endpoint URL, repository).
     authorizations: Mutex<HashMap<(String, String), HeaderValue>>,
+    /// https endpoints of insecure registries known to speak plain http only.
+    plain_http: Mutex<HashSet<String>>,
     retries: u32,
 }
 
@@ -105,6 +107,7 @@ impl Client {
                 config: config.clone(),
                 credentials,
                 authorizations: Mutex::new(HashMap::new()),
+                plain_http: Mutex::new(HashSet::new()),
                 retries: config.retries(),
             }),
         })
@@ -189,12 +192,23 @@ impl Inner {
         headers: &[(reqwest::header::HeaderName, String)],
         what: &str,
     ) -> Result<Response> {
-        let endpoints = endpoint::endpoints(reference.registry(), &self.config);
+        let mut endpoints = endpoint::endpoints(reference.registry(), &self.config);
+        // An https endpoint that could not be connected to while its plain-http fallback answered
+        // is skipped from then on, as dockerd decides once instead of failing a handshake per blob.
+        let plain_http = self.lock(&self.plain_http).clone();
+        if endpoints.len() > 1 {
+            endpoints.retain(|endpoint| {
+                endpoint.fallback != Fallback::ConnectFailure || !plain_http.contains(&endpoint.url)
+            });
+        }
         let mut result = self.get_at(&endpoints[0], reference, path, headers, what);
         for (previous, endpoint) in endpoints.iter().zip(&endpoints[1..]) {
             match &result {
                 Err(e) if previous.fallback == Fallback::Any || e.is_connect() => {
                     result = self.get_at(endpoint, reference, path, headers, what);
+                    if result.is_ok() && previous.fallback == Fallback::ConnectFailure {
+                        self.lock(&self.plain_http).insert(previous.url.clone());
+                    }
                 }
                 _ => break,
             }
@@ -213,7 +227,7 @@ impl Inner {
         let repository = reference.repository();
         let url = format!("{}/v2/{repository}/{path}", endpoint.url);
         let key = (endpoint.url.clone(), repository.to_owned());
-        let cached = self.lock_authorizations().get(&key).cloned();
+        let cached = self.lock(&self.authorizations).get(&key).cloned();
         let response = self.send(&url, headers, cached.as_ref())?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return check_status(response, &url, reference.registry(), what);
@@ -263,17 +277,13 @@ impl Inner {
                 },
             });
         }
-        self.lock_authorizations().insert(key, authorization);
+        self.lock(&self.authorizations).insert(key, authorization);
         check_status(response, &url, reference.registry(), what)
     }
 
-    fn lock_authorizations(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), HeaderValue>> {
-        // The map holds only finished insertions: a panic elsewhere cannot leave it half-written.
-        self.authorizations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock<'a, T>(&self, mutex: &'a Mutex<T>) -> std::sync::MutexGuard<'a, T> {
+        // The maps hold only finished insertions: a panic elsewhere cannot leave one half-written.
+        mutex.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn send(
