@@ -545,3 +545,24 @@ fn redirects_to_another_host_do_not_carry_credentials() {
         "asked for credentials, the registry gets them; the redirect target does not"
     );
 }
+
+#[test]
+fn a_digest_that_cannot_be_verified_is_refused_before_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_with(&auth_file(dir.path(), &[]), 4);
+    let unknown = digest(&format!("blake3:{}", "a".repeat(64)));
+    let started = std::time::Instant::now();
+    let error = client
+        .manifest_by_digest(&reference("127.0.0.1:1", "app"), &unknown)
+        .unwrap_err();
+    assert!(
+        started.elapsed().as_millis() < 200,
+        "no request, no retries"
+    );
+    assert!(
+        error.to_string().starts_with(&format!(
+            "cannot fetch manifest 127.0.0.1:1/app@{unknown}: unsupported digest algorithm"
+        )),
+        "{error}"
+    );
+}

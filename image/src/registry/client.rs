@@ -396,6 +396,15 @@ impl Inner {
             Some(digest) => format!("{}@{digest}", reference.name()),
             None => format!("{}:{target}", reference.name()),
         };
+        // Checked before asking: a digest that cannot be verified is not worth a request.
+        let verifier =
+            expected
+                .map(Verifier::new)
+                .transpose()
+                .map_err(|source| RegistryError::Digest {
+                    reference: name.clone(),
+                    source,
+                })?;
         let response = self.get(
             reference,
             &format!("manifests/{target}"),
@@ -431,14 +440,8 @@ impl Inner {
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(too_big(None));
         }
-        let digest = match expected {
-            Some(expected) => {
-                let mut verifier =
-                    Verifier::new(expected).map_err(|e| RegistryError::MediaType {
-                        reference: name.clone(),
-                        url: url.clone(),
-                        reason: e.to_string(),
-                    })?;
+        let digest = match (expected, verifier) {
+            (Some(expected), Some(mut verifier)) => {
                 verifier.update(&bytes);
                 if verifier.finish().is_err() {
                     return Err(RegistryError::ManifestDigest {
@@ -450,7 +453,7 @@ impl Inner {
                 }
                 expected.clone()
             }
-            None => Digest::sha256_of(&bytes),
+            _ => Digest::sha256_of(&bytes),
         };
         let media_type = media_type_of(&bytes, content_type.as_deref()).map_err(|reason| {
             RegistryError::MediaType {

@@ -119,6 +119,14 @@ pub enum RegistryError {
         /// The announced size, when there was one.
         size: Option<u64>,
     },
+    /// A manifest asked for by a digest that cannot be verified (an unknown algorithm).
+    #[error("cannot fetch manifest {reference}: {source}")]
+    Digest {
+        /// The reference fetched.
+        reference: String,
+        /// Why the digest cannot be verified.
+        source: crate::digest::DigestError,
+    },
     /// A manifest fetched by digest whose bytes have another digest.
     #[error("manifest {reference} from {url} has digest {actual}, not the {expected} asked for")]
     ManifestDigest {
