@@ -112,6 +112,26 @@ fn manifests_by_tag_and_digest_in_oci_and_docker_formats() {
 }
 
 #[test]
+fn schema1_manifests_are_refused_with_a_clear_message() {
+    let registry = Registry::start(Auth::None).unwrap();
+    let image = TestImage::build().unwrap();
+    image.push(&registry, "old:v1", Format::V2s1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_with(&auth_file(dir.path(), &[]), 0);
+    let error = client
+        .manifest(&reference(&registry.host(), "old:v1"))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "manifest {}/old:v1 is Docker schema 1, which is deprecated and not supported; \
+             push the image again with a current docker or skopeo",
+            registry.host()
+        )
+    );
+}
+
+#[test]
 fn a_multi_platform_index_and_its_platform_manifests() {
     let registry = Registry::start(Auth::None).unwrap();
     let image = TestImage::builder().multi_platform().build().unwrap();

@@ -2,7 +2,8 @@
 //! tests, without authentication, with htpasswd Basic authentication, or behind a token server of
 //! our own ([`TokenServer`]) issuing signed JWTs, as Docker Hub does.
 //!
-//! Each registry keeps its storage and configuration in a temporary directory and is killed on
+//! Schema 1 pushes are enabled (`compatibility.schema1`) so tests can store the deprecated manifests
+//! a client must refuse. Each registry keeps its storage and configuration in a temporary directory and is killed on
 //! drop. [`FixtureError`], the error of every fixture module, is defined here.
 //!
 //! ```no_run
@@ -179,7 +180,8 @@ impl Registry {
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: flotilla-test-secret\n{auth_section}",
+             http:\n  addr: 127.0.0.1:{port}\n  secret: flotilla-test-secret\n\
+             compatibility:\n  schema1:\n    enabled: true\n{auth_section}",
             dir.path().join("storage").display()
         );
         let config_path = dir.path().join("config.yml");

@@ -59,6 +59,8 @@ pub enum Format {
     Oci,
     /// Docker schema 2, converted by skopeo (`--format v2s2`).
     V2s2,
+    /// Docker schema 1 (signed), converted by skopeo (`--format v2s1`): what clients must refuse.
+    V2s1,
 }
 
 /// A blob of the layout.
@@ -270,8 +272,14 @@ impl TestImage {
         if let Some((user, password)) = registry.credentials() {
             command.arg(format!("--dest-creds={user}:{password}"));
         }
-        if format == Format::V2s2 {
-            command.args(["--format", "v2s2"]);
+        match format {
+            Format::Oci => {}
+            Format::V2s2 => {
+                command.args(["--format", "v2s2"]);
+            }
+            Format::V2s1 => {
+                command.args(["--format", "v2s1"]);
+            }
         }
         if self.index.is_some() {
             command.arg("--all");
