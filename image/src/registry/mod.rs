@@ -12,7 +12,7 @@
 //! - [`endpoint`]: which base URLs to try for a registry;
 //! - [`backoff`]: the retry schedule;
 //! - [`media_types`]: the media types a pull meets;
-//! - [`client`]: [`Client`], [`Manifest`], [`BlobReader`].
+//! - `client`: [`Client`], [`Manifest`], [`BlobReader`].
 //!
 //! ```no_run
 //! use image::reference::Reference;
