@@ -8,6 +8,10 @@ FLOTILLA_DEBS=(
   util-linux          # unshare, nsenter
   iproute2            # ip netns for the nodes' network namespaces
   ca-certificates
+  # the registry client's tests: a real registry (distribution 2.8) and its htpasswd users, skopeo
+  # to push test images, umoci as a peer that unpacks them, busybox-static for the image's root
+  # file system, openssl to sign the test token server's JWTs, zstd for zstd layers
+  docker-registry apache2-utils skopeo umoci busybox-static openssl zstd
 )
 
 flotilla_install_deps() {

@@ -1,9 +1,13 @@
-//! Container images: references, digests and safe layer unpacking; the registry client, the
-//! content-addressed store and the archive formats (docker-archive, OCI layout) are to come.
+//! Container images: references and digests, the registry client, the content-addressed store
+//! and safe layer unpacking.
 //!
 //! - [`reference`](mod@reference) parses image references as Docker normalizes them (`mongo` is
 //!   `docker.io/library/mongo:latest`);
 //! - [`digest`] parses and verifies the `algorithm:hex` digests that name every blob;
+//! - [`media_types`] and [`manifest`] read Docker schema 2 and OCI manifests, indexes and
+//!   configs;
+//! - [`registry`] talks to registries (auth, mirrors, insecure registries, resumable blobs);
+//! - [`store`] keeps blobs by digest and unpacked layers by chain ID, with tags, GC and locks;
 //! - [`layer`] unpacks a layer tarball into a directory, refusing every entry that would land
 //!   outside it, with whiteouts made for overlayfs or applied.
 //!
@@ -12,5 +16,7 @@
 pub mod digest;
 pub mod layer;
 pub mod manifest;
+pub mod media_types;
 pub mod reference;
+pub mod registry;
 pub mod store;

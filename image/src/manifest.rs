@@ -12,46 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Sha256Digester};
 
-/// Media types of manifests, indexes, configs and layers.
-pub mod media_types {
-    /// An OCI image manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    /// An OCI image index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    /// An OCI image config.
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    /// An OCI layer, plain tar.
-    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-    /// An OCI layer, gzip.
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    /// An OCI layer, zstd.
-    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-    /// A Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    /// A Docker manifest list.
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
-    /// A Docker image config.
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-    /// A Docker layer, gzip.
-    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-    /// A Docker layer, plain tar (what `docker save` archives hold).
-    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-    /// Docker's foreign (non-distributable) layer, gzip.
-    pub const DOCKER_FOREIGN_LAYER: &str =
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
-
-    /// Whether `media_type` names an index or manifest list.
-    pub fn is_index(media_type: &str) -> bool {
-        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
-    }
-
-    /// Whether `media_type` names a single-image manifest.
-    pub fn is_manifest(media_type: &str) -> bool {
-        media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
-    }
-}
-
 /// Why a manifest, index or config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -313,6 +273,8 @@ mod tests {
             .to_string()
             .starts_with("malformed manifest: invalid digest"));
     }
+
+    use crate::media_types;
 
     #[test]
     fn index_selects_the_platform() {

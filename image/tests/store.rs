@@ -7,7 +7,8 @@ use std::path::Path;
 
 use flate2::write::GzEncoder;
 use image::digest::Digest;
-use image::manifest::{chain_ids, media_types};
+use image::manifest::chain_ids;
+use image::media_types;
 use image::reference::Reference;
 use image::store::{BlobCheck, NewImage, Removal, Store, StoreError};
 use tempfile::TempDir;

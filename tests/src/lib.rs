@@ -20,7 +20,11 @@
 //! ```
 
 pub mod error;
+pub mod hostile_proxy;
 pub mod node;
+pub mod registry;
+pub mod test_image;
+pub mod token_server;
 
 use std::path::PathBuf;
 
