@@ -7,6 +7,7 @@
 //! - [`media_types`] and [`manifest`] read Docker schema 2 and OCI manifests, indexes and
 //!   configs;
 //! - [`registry`] talks to registries (auth, mirrors, insecure registries, resumable blobs);
+//! - [`pull`] brings an image from a registry into the store, layers in parallel;
 //! - [`store`] keeps blobs by digest and unpacked layers by chain ID, with tags, GC and locks;
 //! - [`layer`] unpacks a layer tarball into a directory, refusing every entry that would land
 //!   outside it, with whiteouts made for overlayfs or applied.
@@ -17,6 +18,7 @@ pub mod digest;
 pub mod layer;
 pub mod manifest;
 pub mod media_types;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod store;

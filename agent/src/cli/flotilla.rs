@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use super::engine;
+
 /// The command line of `flotilla`.
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +28,15 @@ pub struct Flotilla {
     )]
     pub data_root: std::path::PathBuf,
 
+    /// The configuration file (registry mirrors, insecure registries, credentials).
+    #[arg(
+        long,
+        global = true,
+        env = "FLOTILLA_CONFIG",
+        default_value = crate::config::DEFAULT_CONFIG_PATH
+    )]
+    pub config: std::path::PathBuf,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -35,23 +46,24 @@ pub struct Flotilla {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Pull an image from a registry.
-    Pull(Rest),
+    Pull(engine::pull::PullArgs),
     /// List images.
-    Images(Rest),
+    Images(engine::images::ImagesArgs),
     /// Give an image another name.
-    Tag(Rest),
+    Tag(engine::tag::TagArgs),
     /// Remove images.
-    Rmi(Rest),
-    /// Manage images (inspect, prune, …).
-    Image(Rest),
+    Rmi(engine::rmi::RmiArgs),
+    /// Manage images (inspect, prune, ls, rm, …).
+    #[command(subcommand)]
+    Image(engine::image_commands::ImageCommand),
     /// Write images to a tar archive (docker-archive or oci-archive).
-    Save(Rest),
+    Save(engine::save::SaveArgs),
     /// Read images from a tar archive.
-    Load(Rest),
+    Load(engine::load::LoadArgs),
     /// Write a container's root filesystem as a tar archive.
-    Export(Rest),
+    Export(engine::export::ExportArgs),
     /// Make an image from a root filesystem tar archive.
-    Import(Rest),
+    Import(engine::import::ImportArgs),
     /// Run a container (starts the existing one when the configuration is the same).
     Run(Rest),
     /// Create a container without starting it.
@@ -97,6 +109,22 @@ pub struct Rest {
 }
 
 /// Runs `flotilla` with the given arguments; `command` is the subcommand's name as typed.
-pub fn run(_args: Flotilla, command: &str) -> ExitCode {
-    super::not_built("flotilla", command)
+pub fn run(args: Flotilla, command: &str) -> ExitCode {
+    let context = engine::Context {
+        data_root: args.data_root,
+        config: args.config,
+    };
+    let result = match args.command {
+        Command::Pull(a) => engine::pull::run(&context, &a),
+        Command::Images(a) => engine::images::run(&context, &a),
+        Command::Tag(a) => engine::tag::run(&context, &a),
+        Command::Rmi(a) => engine::rmi::run(&context, &a),
+        Command::Image(a) => engine::image_commands::run(&context, a),
+        Command::Save(a) => engine::save::run(&context, &a),
+        Command::Load(a) => engine::load::run(&context, &a),
+        Command::Export(a) => engine::export::run(&context, &a),
+        Command::Import(a) => engine::import::run(&context, &a),
+        _ => return super::not_built("flotilla", command),
+    };
+    engine::finish(command, result)
 }

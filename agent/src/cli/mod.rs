@@ -1,6 +1,7 @@
 //! Command-line front ends: clap definitions and the functions that run them. `anyhow` lives
 //! here and in `bin/`, nowhere else in the crate.
 
+mod engine;
 pub mod flotctl;
 pub mod flotilla;
 pub mod flotillad;

@@ -1,0 +1,62 @@
+//! The engine's commands (`flotilla pull`, `images`, `save`, …): one module per verb, each with
+//! its clap arguments and a `run` function; shared here are the context every command gets and
+//! how a failure is reported.
+
+pub mod export;
+pub mod image_commands;
+pub mod images;
+pub mod import;
+pub mod load;
+pub mod pull;
+pub mod rmi;
+pub mod save;
+pub mod tag;
+
+mod human;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use image::store::Store;
+
+use crate::config::Config;
+
+/// What every engine command gets from the global options.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--data-root`.
+    pub data_root: PathBuf,
+    /// `--config`.
+    pub config: PathBuf,
+}
+
+impl Context {
+    /// Opens the image store under the data root.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Store::open(&self.data_root).with_context(|| {
+            format!(
+                "cannot open the image store under {}",
+                self.data_root.display()
+            )
+        })
+    }
+
+    /// Reads the configuration file.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&self.config)?)
+    }
+}
+
+/// Prints a failed command's error chain as `flotilla COMMAND: error: cause` and picks the exit
+/// status: 0 on success, 1 on failure (a command may choose another status by returning it).
+pub fn finish(command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("flotilla {command}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

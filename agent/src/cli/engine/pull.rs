@@ -1,0 +1,82 @@
+//! `flotilla pull`: bring an image from a registry into the store.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use image::manifest::Platform;
+use image::reference::Reference;
+use image::registry::Client;
+
+use super::progress::Progress;
+use super::Context;
+
+/// `flotilla pull [--platform OS/ARCH[/VARIANT]] [-q] NAME[:TAG|@DIGEST]`
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    flotilla pull busybox\n  \
+    flotilla pull --platform linux/arm64 registry.local:5000/team/app:v2\n  \
+    flotilla pull busybox@sha256:…\n\n\
+    Registries on loopback addresses and those listed under [registry] insecure-registries \
+    in the configuration file are reached over plain HTTP when HTTPS fails; docker.io goes \
+    through [registry] mirrors first. Credentials come from a docker-style auth.json \
+    ([registry] auth-file, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json or \
+    ~/.docker/config.json).")]
+pub struct PullArgs {
+    /// The platform to pick from a multi-platform image (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
+    /// Print only the image's name when done.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The image.
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub image: String,
+}
+
+fn parse_platform(text: &str) -> Result<Platform, String> {
+    Platform::parse(text).ok_or_else(|| {
+        format!("{text:?} is not OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8")
+    })
+}
+
+/// Runs `flotilla pull`.
+pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse(&args.image)?;
+    let config = context.config()?;
+    let client = Client::new(&config.registry)?;
+    let store = context.store()?;
+    let platform = args.platform.clone().unwrap_or_else(Platform::host);
+    let progress = Progress::new(args.quiet);
+    if !args.quiet {
+        if reference.digest().is_none() && !args.image.contains(':') {
+            println!("Using default tag: latest");
+        }
+        let what = reference.tag().map_or_else(
+            || {
+                reference
+                    .digest()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            },
+            str::to_owned,
+        );
+        println!("{what}: Pulling from {}", reference.repository());
+    }
+    let pulled = image::pull::pull(&client, &store, &reference, &platform, &progress)
+        .with_context(|| format!("cannot pull {}", reference.familiar()))?;
+    if args.quiet {
+        println!("{reference}");
+    } else {
+        println!("Digest: {}", pulled.digest);
+        if pulled.up_to_date {
+            println!("Status: Image is up to date for {}", reference.familiar());
+        } else {
+            println!(
+                "Status: Downloaded newer image for {}",
+                reference.familiar()
+            );
+        }
+        println!("{reference}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
