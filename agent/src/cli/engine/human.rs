@@ -33,7 +33,8 @@ pub fn size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
-/// How long ago `then` (seconds since the epoch) was, in docker's words.
+/// How long ago `then` (seconds since the epoch) was, in docker's words (go-units'
+/// `HumanDuration`: hours up to two days, days up to two weeks, and so on).
 pub fn ago(then: i64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -43,8 +44,8 @@ pub fn ago(then: i64) -> String {
         0 => return "Less than a second ago".to_owned(),
         1..=59 => (seconds, "second"),
         60..=3599 => (seconds / 60, "minute"),
-        3600..=86_399 => (seconds / 3600, "hour"),
-        86_400..=1_209_599 => (seconds / 86_400, "day"),
+        3600..=172_799 => (seconds / 3600, "hour"),
+        172_800..=1_209_599 => (seconds / 86_400, "day"),
         1_209_600..=5_183_999 => (seconds / 604_800, "week"),
         5_184_000..=63_071_999 => (seconds / 2_592_000, "month"),
         _ => (seconds / 31_536_000, "year"),
@@ -164,6 +165,8 @@ mod tests {
         assert_eq!(ago(now - 125), "2 minutes ago");
         assert_eq!(ago(now - 3700), "About an hour ago");
         assert_eq!(ago(now - 3 * 86_400), "3 days ago");
-        assert_eq!(ago(now - 400 * 86_400), "1 year ago");
+        assert_eq!(ago(now - 30 * 3600), "30 hours ago");
+        assert_eq!(ago(now - 400 * 86_400), "13 months ago");
+        assert_eq!(ago(now - 800 * 86_400), "2 years ago");
     }
 }
