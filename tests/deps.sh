@@ -6,6 +6,7 @@ set -euo pipefail
 FLOTILLA_DEBS=(
   systemd dbus        # nodes boot systemd as PID 1; systemd-analyze verifies generated units
   util-linux          # unshare, nsenter
+  attr                # getfattr: the tests read overlayfs xattrs of unpacked layers
   iproute2            # ip netns for the nodes' network namespaces
   ca-certificates
   # the registry client's tests: a real registry (distribution 2.8) and its htpasswd users, skopeo

@@ -95,6 +95,14 @@ mod tests {
     }
 
     #[test]
+    fn every_registry_key_is_optional() {
+        let config = Config::parse("[registry]\nretries = 1\n").unwrap();
+        assert_eq!(config.registry.retries(), 1);
+        assert!(config.registry.mirrors.is_empty());
+        assert!(Config::parse("").unwrap().registry.mirrors.is_empty());
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_line() {
         let err = Config::parse("[registry]\nmirror = [\"x\"]\n")
             .unwrap_err()

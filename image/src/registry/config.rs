@@ -21,7 +21,7 @@ pub const DEFAULT_RETRIES: u32 = 4;
 /// assert_eq!(config.max_concurrent_downloads(), 3);
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistryConfig {
     /// Base URLs (`http://127.0.0.1:5000`, `https://mirror.example`) tried in order before
     /// `registry-1.docker.io`, for `docker.io` references only (dockerd's `--registry-mirror`).
