@@ -1,0 +1,198 @@
+//! `flotilla-bench`: pull+unpack, save and load of a ~200 MB, 5-layer image, flotilla side by
+//! side with its peers (skopeo copy + umoci unpack, podman pull/save/load), in one run on this
+//! machine. It prints numbers and ratios; it asserts nothing about time.
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! cargo run --release -p flotilla-tests --bin flotilla-bench [-- --layers 5 --layer-mb 40 --runs 3]
+//! ```
+//!
+//! Every run starts from an empty store (a new flotilla data root, a new podman root, a new OCI
+//! layout), so nothing is cached between runs; the registry is Debian's docker-registry on
+//! 127.0.0.1. The median of the runs is reported.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flotilla_tests::built_binary;
+use flotilla_tests::registry::{Auth, Registry};
+use flotilla_tests::test_image::{Format, TestImage};
+use tempfile::TempDir;
+
+/// The benchmark's settings, from `--layers N --layer-mb M --runs R`.
+struct Settings {
+    layers: usize,
+    layer_mb: usize,
+    runs: usize,
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings {
+        layers: 5,
+        layer_mb: 40,
+        runs: 3,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse().ok());
+        match (pair[0].as_str(), value) {
+            ("--layers", Some(v)) => settings.layers = v,
+            ("--layer-mb", Some(v)) => settings.layer_mb = v,
+            ("--runs", Some(v)) => settings.runs = v.max(1),
+            _ => {
+                eprintln!("usage: flotilla-bench [--layers N] [--layer-mb M] [--runs R]");
+                std::process::exit(2);
+            }
+        }
+    }
+    settings
+}
+
+/// Runs `command` and returns how long it took; panics with its output if it fails.
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let elapsed = start.elapsed();
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    elapsed
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// One measured operation of one tool.
+struct Row {
+    operation: &'static str,
+    tool: &'static str,
+    seconds: f64,
+    megabytes: f64,
+}
+
+fn flotilla(data_root: &Path) -> Command {
+    let mut command = Command::new(built_binary("flotilla"));
+    command.arg("--data-root").arg(data_root).arg("--config").arg("/dev/null");
+    command
+}
+
+fn podman(root: &Path) -> Command {
+    let mut command = Command::new("podman");
+    command
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]);
+    command
+}
+
+/// Measures `run` `runs` times, each in a fresh temporary directory.
+fn measure(runs: usize, mut run: impl FnMut(&Path) -> Duration) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let dir = TempDir::new().unwrap();
+                run(dir.path())
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let settings = settings();
+    eprintln!("building a {}-layer image of ~{} MB…", settings.layers + 3, settings.layers * settings.layer_mb);
+    let image = TestImage::builder().big_layers(settings.layers, settings.layer_mb).build().unwrap();
+    let registry = Registry::start(Auth::None).unwrap();
+    image.push(&registry, "bench:1", Format::Oci).unwrap();
+    let name = format!("{}/bench:1", registry.host());
+    let compressed: u64 = image.layers.iter().map(|l| l.blob.size).sum();
+    #[allow(clippy::cast_precision_loss)] // a report
+    let megabytes = compressed as f64 / 1e6;
+    if std::env::var_os("FLOTILLA_BENCH_SERVE").is_some() {
+        // For profiling by hand: keep the registry up and say what to pull.
+        println!("{name}");
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+    let mut rows = Table::default();
+    let runs = settings.runs;
+    println!(
+        "image: {} layers, {megabytes:.1} MB compressed; median of {runs} runs; MB/s = megabytes moved / seconds",
+        image.layers.len(),
+    );
+    println!("{:<22} {:<28} {:>9} {:>9} {:>10} {:>18}", "operation", "tool", "MB", "seconds", "MB/s", "flotilla speed-up");
+
+    eprintln!("pull + unpack…");
+    let t = measure(runs, |dir| timed(flotilla(dir).args(["pull", "-q", &name])));
+    rows.push(Row { operation: "pull+unpack", tool: "flotilla pull", seconds: t.as_secs_f64(), megabytes });
+    let t = measure(runs, |dir| {
+        let layout = dir.join("layout");
+        let copy = timed(Command::new("skopeo").args(["copy", "--src-tls-verify=false"]).arg(format!("docker://{name}")).arg(format!("oci:{}:bench", layout.display())));
+        copy + timed(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:bench", layout.display())).arg(dir.join("bundle")))
+    });
+    rows.push(Row { operation: "pull+unpack", tool: "skopeo copy + umoci unpack", seconds: t.as_secs_f64(), megabytes });
+    let t = measure(runs, |dir| timed(podman(dir).args(["pull", "-q", "--tls-verify=false", &name])));
+    rows.push(Row { operation: "pull+unpack", tool: "podman pull", seconds: t.as_secs_f64(), megabytes });
+
+    // Save and load from stores that already hold the image.
+    let flotilla_store = TempDir::new().unwrap();
+    timed(flotilla(flotilla_store.path()).args(["pull", "-q", &name]));
+    let podman_store = TempDir::new().unwrap();
+    timed(podman(podman_store.path()).args(["pull", "-q", "--tls-verify=false", &name]));
+    let archives = TempDir::new().unwrap();
+    for (format, podman_format) in [("docker-archive", "docker-archive"), ("oci-archive", "oci-archive")] {
+        eprintln!("save and load, {format}…");
+        let ours = archives.path().join(format!("flotilla-{format}.tar"));
+        let theirs = archives.path().join(format!("podman-{format}.tar"));
+        let save = measure(runs, |_| {
+            let _ = fs::remove_file(&ours);
+            timed(flotilla(flotilla_store.path()).args(["save", "--format", format, "-o"]).arg(&ours).arg(&name))
+        });
+        let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
+        rows.push(Row { operation: leak(format!("save {format}")), tool: "flotilla save", seconds: save.as_secs_f64(), megabytes: size });
+        let save = measure(runs, |_| {
+            let _ = fs::remove_file(&theirs);
+            timed(podman(podman_store.path()).args(["save", "--format", podman_format, "-o"]).arg(&theirs).arg(&name))
+        });
+        let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
+        rows.push(Row { operation: leak(format!("save {format}")), tool: "podman save", seconds: save.as_secs_f64(), megabytes: size });
+
+        let load = measure(runs, |dir| timed(flotilla(dir).args(["load", "-q", "-i"]).arg(&ours)));
+        let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
+        rows.push(Row { operation: leak(format!("load {format}")), tool: "flotilla load", seconds: load.as_secs_f64(), megabytes: size });
+        let load = measure(runs, |dir| timed(podman(dir).args(["load", "-q", "-i"]).arg(&theirs)));
+        let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
+        rows.push(Row { operation: leak(format!("load {format}")), tool: "podman load", seconds: load.as_secs_f64(), megabytes: size });
+    }
+}
+
+/// Operation names live for the whole run.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// The result table, printed row by row as measurements come in.
+#[derive(Default)]
+struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    /// Prints `row` with its ratio to flotilla's row of the same operation (measured first).
+    fn push(&mut self, row: Row) {
+        let ours = self.rows.iter().find(|r| r.operation == row.operation && r.tool.starts_with("flotilla"));
+        let ratio = ours.map_or_else(|| "-".to_owned(), |o| format!("{:.2}x", row.seconds / o.seconds));
+        println!(
+            "{:<22} {:<28} {:>9.1} {:>9.2} {:>10.1} {:>18}",
+            row.operation,
+            row.tool,
+            row.megabytes,
+            row.seconds,
+            row.megabytes / row.seconds,
+            ratio
+        );
+        self.rows.push(row);
+    }
+}
