@@ -700,3 +700,56 @@ fn xattrs_the_filesystem_refuses_are_counted() {
         .file_type()
         .is_symlink());
 }
+
+/// A one-file layer whose PAX records say `records`.
+fn pax_layer(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_pax_extensions(records.iter().copied())
+        .unwrap();
+    let mut header = Header::new_ustar();
+    header.set_path("file").unwrap();
+    header.set_entry_type(EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_size(2);
+    header.set_uid(1);
+    header.set_gid(1);
+    header.set_mtime(1);
+    header.set_cksum();
+    builder.append(&header, b"hi".as_slice()).unwrap();
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn pax_records_override_the_header_owner_and_mtime() {
+    let sandbox = Sandbox::new();
+    let layer = pax_layer(&[
+        ("uid", b"3000000"),
+        ("gid", b"3000001"),
+        ("mtime", b"1700000000.75"),
+    ]);
+    unpack(layer.as_slice(), &sandbox.target, &OVERLAY).unwrap();
+    let meta = fs::symlink_metadata(sandbox.target.join("file")).unwrap();
+    assert_eq!(meta.mtime(), 1_700_000_000);
+    if is_root() {
+        assert_eq!((meta.uid(), meta.gid()), (3_000_000, 3_000_001));
+    }
+    let sandbox = Sandbox::new();
+    unpack(
+        pax_layer(&[("mtime", b"-86400")]).as_slice(),
+        &sandbox.target,
+        &OVERLAY,
+    )
+    .unwrap();
+    let meta = fs::symlink_metadata(sandbox.target.join("file")).unwrap();
+    assert_eq!(meta.mtime(), -86_400, "times before 1970 survive");
+}
+
+#[test]
+fn a_malformed_pax_record_is_a_corrupt_layer() {
+    let message = refused(pax_layer(&[("uid", b"lots")]), &OVERLAY);
+    assert_eq!(
+        message,
+        "corrupt tar: PAX record uid=\"lots\" is not a number"
+    );
+}

@@ -354,11 +354,18 @@ impl Unpacker {
         let Some(name) = rel.file_name().map(OsStr::to_owned) else {
             // The target directory itself ("./"): only its metadata can change.
             if kind == EntryType::Directory {
-                let meta = self.dir_meta(entry, &raw, PathBuf::new())?;
-                let xattrs = xattrs(entry)?;
+                let pax = pax_records(entry)?;
+                let header = entry.header();
+                let meta = DirMeta {
+                    rel: PathBuf::new(),
+                    entry: raw.clone(),
+                    mode: header.mode().map_err(UnpackError::CorruptTar)? & 0o7777,
+                    owner: self.owner(header, &pax)?,
+                    mtime: mtime(header, &pax)?,
+                };
                 let fd = open_beneath(self.root.as_fd(), Path::new(""), OFlags::RDONLY)
                     .map_err(|e| io_err(&raw, e))?;
-                self.set_xattrs_fd(fd.as_fd(), &raw, &xattrs)?;
+                self.set_xattrs_fd(fd.as_fd(), &raw, &pax.xattrs)?;
                 self.dirs.push(meta);
             }
             return Ok(());
@@ -372,7 +379,7 @@ impl Unpacker {
             Whiteout::Remove(victim) => return self.remove(&raw, &rel, victim),
         }
 
-        let xattrs = xattrs(entry)?;
+        let pax = pax_records(entry)?;
         let parent = self.open_parent(&raw, &rel, true)?;
         let parent = parent.as_fd();
         if self.mode == WhiteoutMode::Apply {
@@ -385,9 +392,9 @@ impl Unpacker {
         }
         let header = entry.header();
         let mode = header.mode().map_err(UnpackError::CorruptTar)? & 0o7777;
-        let mtime = header.mtime().map_err(UnpackError::CorruptTar)?;
-        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
-        let owner = self.owner(header)?;
+        let mtime = mtime(header, &pax)?;
+        let owner = self.owner(header, &pax)?;
+        let xattrs = pax.xattrs;
         let at = |e: Errno| io_err(&raw, e);
 
         match kind {
@@ -473,8 +480,8 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Owner to set from the header, when we may (root) at all.
-    fn owner(&self, header: &tar::Header) -> Result<Option<(Uid, Gid)>> {
+    /// Owner to set from the header (or its PAX `uid`/`gid` records), when we may (root) at all.
+    fn owner(&self, header: &tar::Header, pax: &Pax) -> Result<Option<(Uid, Gid)>> {
         if !self.is_root {
             return Ok(None);
         }
@@ -489,26 +496,16 @@ impl Unpacker {
                     ))
                 })
         };
-        let uid = id(header.uid().map_err(UnpackError::CorruptTar)?)?;
-        let gid = id(header.gid().map_err(UnpackError::CorruptTar)?)?;
+        let uid = match pax.uid {
+            Some(uid) => uid,
+            None => header.uid().map_err(UnpackError::CorruptTar)?,
+        };
+        let gid = match pax.gid {
+            Some(gid) => gid,
+            None => header.gid().map_err(UnpackError::CorruptTar)?,
+        };
+        let (uid, gid) = (id(uid)?, id(gid)?);
         Ok(Some((Uid::from_raw(uid), Gid::from_raw(gid))))
-    }
-
-    fn dir_meta<R: Read>(
-        &self,
-        entry: &tar::Entry<'_, R>,
-        raw: &Path,
-        rel: PathBuf,
-    ) -> Result<DirMeta> {
-        let header = entry.header();
-        Ok(DirMeta {
-            rel,
-            entry: raw.to_path_buf(),
-            mode: header.mode().map_err(UnpackError::CorruptTar)? & 0o7777,
-            owner: self.owner(header)?,
-            mtime: i64::try_from(header.mtime().map_err(UnpackError::CorruptTar)?)
-                .unwrap_or(i64::MAX),
-        })
     }
 
     /// Owner, mode, xattrs and mtime of a symlink, device or FIFO just created as `name`.
@@ -826,22 +823,77 @@ impl Unpacker {
     }
 }
 
-/// The `SCHILY.xattr.*` PAX records of an entry, minus `trusted.overlay.*`.
-fn xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
+/// What an entry's PAX records say beyond its header: xattrs, and owner and mtime values that
+/// the ustar header cannot hold (ids over 2097151, fractional or pre-1970 times).
+#[derive(Debug, Default)]
+struct Pax {
+    /// `SCHILY.xattr.*`, minus `trusted.overlay.*`.
+    xattrs: Vec<(String, Vec<u8>)>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    /// Whole seconds of `mtime` (the fraction is dropped, as docker does).
+    mtime: Option<i64>,
+}
+
+/// Reads the PAX records of an entry; a malformed `uid`, `gid` or `mtime` is a corrupt tarball.
+fn pax_records<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Pax> {
+    let mut pax = Pax::default();
     let Some(extensions) = entry.pax_extensions().map_err(UnpackError::CorruptTar)? else {
-        return Ok(out);
+        return Ok(pax);
     };
     for extension in extensions {
         let extension = extension.map_err(UnpackError::CorruptTar)?;
         let Ok(key) = extension.key() else { continue };
-        if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-            if !name.starts_with("trusted.overlay.") {
-                out.push((name.to_owned(), extension.value_bytes().to_vec()));
+        let value = || {
+            extension.value().map_err(|_| {
+                UnpackError::CorruptTar(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("PAX record {key} is not UTF-8"),
+                ))
+            })
+        };
+        let malformed = |value: &str| {
+            UnpackError::CorruptTar(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("PAX record {key}={value:?} is not a number"),
+            ))
+        };
+        match key {
+            "uid" | "gid" => {
+                let text = value()?;
+                let id = text.parse::<u64>().map_err(|_| malformed(text))?;
+                if key == "uid" {
+                    pax.uid = Some(id);
+                } else {
+                    pax.gid = Some(id);
+                }
+            }
+            "mtime" => {
+                let text = value()?;
+                let seconds = text.split('.').next().unwrap_or_default();
+                pax.mtime = Some(seconds.parse::<i64>().map_err(|_| malformed(text))?);
+            }
+            _ => {
+                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                    if !name.starts_with("trusted.overlay.") {
+                        pax.xattrs
+                            .push((name.to_owned(), extension.value_bytes().to_vec()));
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    Ok(pax)
+}
+
+/// The entry's mtime: its PAX record, else the header's.
+fn mtime(header: &tar::Header, pax: &Pax) -> Result<i64> {
+    match pax.mtime {
+        Some(mtime) => Ok(mtime),
+        None => {
+            Ok(i64::try_from(header.mtime().map_err(UnpackError::CorruptTar)?).unwrap_or(i64::MAX))
+        }
+    }
 }
 
 /// Streams an entry's content into `file`; read errors are the tarball's, write errors ours.

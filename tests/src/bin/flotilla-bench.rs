@@ -53,9 +53,17 @@ fn settings() -> Settings {
 /// Runs `command` and returns how long it took; panics with its output if it fails.
 fn timed(command: &mut Command) -> Duration {
     let start = Instant::now();
-    let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let output = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     let elapsed = start.elapsed();
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     elapsed
 }
 
@@ -74,7 +82,11 @@ struct Row {
 
 fn flotilla(data_root: &Path) -> Command {
     let mut command = Command::new(built_binary("flotilla"));
-    command.arg("--data-root").arg(data_root).arg("--config").arg("/dev/null");
+    command
+        .arg("--data-root")
+        .arg(data_root)
+        .arg("--config")
+        .arg("/dev/null");
     command
 }
 
@@ -85,7 +97,14 @@ fn podman(root: &Path) -> Command {
         .arg(root.join("root"))
         .arg("--runroot")
         .arg(root.join("run"))
-        .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]);
+        .args([
+            "--storage-driver",
+            "overlay",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
     command
 }
 
@@ -103,8 +122,15 @@ fn measure(runs: usize, mut run: impl FnMut(&Path) -> Duration) -> Duration {
 
 fn main() {
     let settings = settings();
-    eprintln!("building a {}-layer image of ~{} MB…", settings.layers + 3, settings.layers * settings.layer_mb);
-    let image = TestImage::builder().big_layers(settings.layers, settings.layer_mb).build().unwrap();
+    eprintln!(
+        "building a {}-layer image of ~{} MB…",
+        settings.layers + 3,
+        settings.layers * settings.layer_mb
+    );
+    let image = TestImage::builder()
+        .big_layers(settings.layers, settings.layer_mb)
+        .build()
+        .unwrap();
     let registry = Registry::start(Auth::None).unwrap();
     image.push(&registry, "bench:1", Format::Oci).unwrap();
     let name = format!("{}/bench:1", registry.host());
@@ -122,19 +148,49 @@ fn main() {
         "image: {} layers, {megabytes:.1} MB compressed; median of {runs} runs; MB/s = megabytes moved / seconds",
         image.layers.len(),
     );
-    println!("{:<22} {:<28} {:>9} {:>9} {:>10} {:>18}", "operation", "tool", "MB", "seconds", "MB/s", "flotilla speed-up");
+    println!(
+        "{:<22} {:<28} {:>9} {:>9} {:>10} {:>18}",
+        "operation", "tool", "MB", "seconds", "MB/s", "flotilla speed-up"
+    );
 
     eprintln!("pull + unpack…");
     let t = measure(runs, |dir| timed(flotilla(dir).args(["pull", "-q", &name])));
-    rows.push(Row { operation: "pull+unpack", tool: "flotilla pull", seconds: t.as_secs_f64(), megabytes });
+    rows.push(Row {
+        operation: "pull+unpack",
+        tool: "flotilla pull",
+        seconds: t.as_secs_f64(),
+        megabytes,
+    });
     let t = measure(runs, |dir| {
         let layout = dir.join("layout");
-        let copy = timed(Command::new("skopeo").args(["copy", "--src-tls-verify=false"]).arg(format!("docker://{name}")).arg(format!("oci:{}:bench", layout.display())));
-        copy + timed(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:bench", layout.display())).arg(dir.join("bundle")))
+        let copy = timed(
+            Command::new("skopeo")
+                .args(["copy", "--src-tls-verify=false"])
+                .arg(format!("docker://{name}"))
+                .arg(format!("oci:{}:bench", layout.display())),
+        );
+        copy + timed(
+            Command::new("umoci")
+                .args(["unpack", "--image"])
+                .arg(format!("{}:bench", layout.display()))
+                .arg(dir.join("bundle")),
+        )
     });
-    rows.push(Row { operation: "pull+unpack", tool: "skopeo copy + umoci unpack", seconds: t.as_secs_f64(), megabytes });
-    let t = measure(runs, |dir| timed(podman(dir).args(["pull", "-q", "--tls-verify=false", &name])));
-    rows.push(Row { operation: "pull+unpack", tool: "podman pull", seconds: t.as_secs_f64(), megabytes });
+    rows.push(Row {
+        operation: "pull+unpack",
+        tool: "skopeo copy + umoci unpack",
+        seconds: t.as_secs_f64(),
+        megabytes,
+    });
+    let t = measure(runs, |dir| {
+        timed(podman(dir).args(["pull", "-q", "--tls-verify=false", &name]))
+    });
+    rows.push(Row {
+        operation: "pull+unpack",
+        tool: "podman pull",
+        seconds: t.as_secs_f64(),
+        megabytes,
+    });
 
     // Save and load from stores that already hold the image.
     let flotilla_store = TempDir::new().unwrap();
@@ -142,29 +198,66 @@ fn main() {
     let podman_store = TempDir::new().unwrap();
     timed(podman(podman_store.path()).args(["pull", "-q", "--tls-verify=false", &name]));
     let archives = TempDir::new().unwrap();
-    for (format, podman_format) in [("docker-archive", "docker-archive"), ("oci-archive", "oci-archive")] {
+    for (format, podman_format) in [
+        ("docker-archive", "docker-archive"),
+        ("oci-archive", "oci-archive"),
+    ] {
         eprintln!("save and load, {format}…");
         let ours = archives.path().join(format!("flotilla-{format}.tar"));
         let theirs = archives.path().join(format!("podman-{format}.tar"));
         let save = measure(runs, |_| {
             let _ = fs::remove_file(&ours);
-            timed(flotilla(flotilla_store.path()).args(["save", "--format", format, "-o"]).arg(&ours).arg(&name))
+            timed(
+                flotilla(flotilla_store.path())
+                    .args(["save", "--format", format, "-o"])
+                    .arg(&ours)
+                    .arg(&name),
+            )
         });
         let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row { operation: leak(format!("save {format}")), tool: "flotilla save", seconds: save.as_secs_f64(), megabytes: size });
+        rows.push(Row {
+            operation: leak(format!("save {format}")),
+            tool: "flotilla save",
+            seconds: save.as_secs_f64(),
+            megabytes: size,
+        });
         let save = measure(runs, |_| {
             let _ = fs::remove_file(&theirs);
-            timed(podman(podman_store.path()).args(["save", "--format", podman_format, "-o"]).arg(&theirs).arg(&name))
+            timed(
+                podman(podman_store.path())
+                    .args(["save", "--format", podman_format, "-o"])
+                    .arg(&theirs)
+                    .arg(&name),
+            )
         });
         let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row { operation: leak(format!("save {format}")), tool: "podman save", seconds: save.as_secs_f64(), megabytes: size });
+        rows.push(Row {
+            operation: leak(format!("save {format}")),
+            tool: "podman save",
+            seconds: save.as_secs_f64(),
+            megabytes: size,
+        });
 
-        let load = measure(runs, |dir| timed(flotilla(dir).args(["load", "-q", "-i"]).arg(&ours)));
+        let load = measure(runs, |dir| {
+            timed(flotilla(dir).args(["load", "-q", "-i"]).arg(&ours))
+        });
         let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row { operation: leak(format!("load {format}")), tool: "flotilla load", seconds: load.as_secs_f64(), megabytes: size });
-        let load = measure(runs, |dir| timed(podman(dir).args(["load", "-q", "-i"]).arg(&theirs)));
+        rows.push(Row {
+            operation: leak(format!("load {format}")),
+            tool: "flotilla load",
+            seconds: load.as_secs_f64(),
+            megabytes: size,
+        });
+        let load = measure(runs, |dir| {
+            timed(podman(dir).args(["load", "-q", "-i"]).arg(&theirs))
+        });
         let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row { operation: leak(format!("load {format}")), tool: "podman load", seconds: load.as_secs_f64(), megabytes: size });
+        rows.push(Row {
+            operation: leak(format!("load {format}")),
+            tool: "podman load",
+            seconds: load.as_secs_f64(),
+            megabytes: size,
+        });
     }
 }
 
@@ -182,8 +275,14 @@ struct Table {
 impl Table {
     /// Prints `row` with its ratio to flotilla's row of the same operation (measured first).
     fn push(&mut self, row: Row) {
-        let ours = self.rows.iter().find(|r| r.operation == row.operation && r.tool.starts_with("flotilla"));
-        let ratio = ours.map_or_else(|| "-".to_owned(), |o| format!("{:.2}x", row.seconds / o.seconds));
+        let ours = self
+            .rows
+            .iter()
+            .find(|r| r.operation == row.operation && r.tool.starts_with("flotilla"));
+        let ratio = ours.map_or_else(
+            || "-".to_owned(),
+            |o| format!("{:.2}x", row.seconds / o.seconds),
+        );
         println!(
             "{:<22} {:<28} {:>9.1} {:>9.2} {:>10.1} {:>18}",
             row.operation,
