@@ -753,3 +753,57 @@ fn a_malformed_pax_record_is_a_corrupt_layer() {
         "corrupt tar: PAX record uid=\"lots\" is not a number"
     );
 }
+
+/// One entry of a random layer: kind, path and link target drawn from names that collide,
+/// climb, and point in and out of the target.
+fn arbitrary_entry() -> impl proptest::strategy::Strategy<Value = (u8, String, String)> {
+    use proptest::prelude::*;
+    let part = prop_oneof![
+        Just("a"),
+        Just("b"),
+        Just(".."),
+        Just("."),
+        Just(""),
+        Just(".wh.a"),
+        Just(".wh..wh..opq"),
+        Just("link"),
+    ];
+    let path = proptest::collection::vec(part, 1..4).prop_map(|parts| parts.join("/"));
+    let target = prop_oneof![
+        Just("/etc".to_owned()),
+        Just("../outside".to_owned()),
+        Just("../../box/outside/sentinel".to_owned()),
+        Just("a".to_owned()),
+        Just("link/b".to_owned()),
+        Just("/".to_owned()),
+    ];
+    (0u8..5, path, target)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("FLOTILLA_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300)
+    ))]
+
+    /// Whatever a layer holds, unpacking never panics and never changes anything outside the
+    /// target, in either whiteout mode.
+    #[test]
+    fn arbitrary_layers_never_escape(entries in proptest::collection::vec(arbitrary_entry(), 1..12), apply: bool) {
+        let mut layer = Layer::new();
+        for (kind, path, target) in &entries {
+            layer = match kind {
+                0 => layer.file(path, b"data"),
+                1 => layer.dir(path),
+                2 => layer.symlink(path, target),
+                3 => layer.hardlink(path, target),
+                _ => layer.file(&format!("{path}/.wh.{target}"), b""),
+            };
+        }
+        let sandbox = Sandbox::new();
+        let before = sandbox.snapshot();
+        let options = if apply { APPLY } else { OVERLAY };
+        // Refusal is fine; escaping or panicking is not.
+        let _ = unpack(layer.tar().as_slice(), &sandbox.target, &options);
+        proptest::prop_assert_eq!(sandbox.snapshot(), before);
+    }
+}
