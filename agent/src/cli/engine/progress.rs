@@ -41,6 +41,18 @@ impl Progress {
         }
     }
 
+    /// Ends the display: the bars stay on screen and what follows starts on a new line.
+    pub fn finish(&self) {
+        if let Progress::Bars { bars, .. } = self {
+            let bars = bars
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !bars.is_empty() {
+                println!();
+            }
+        }
+    }
+
     fn line(&self, digest: &Digest, what: &str) {
         if matches!(self, Progress::Lines) {
             let mut out = std::io::stdout().lock();
@@ -63,7 +75,7 @@ impl PullProgress for Progress {
                     let bar = multi.add(ProgressBar::new(layer.size));
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{prefix}: {msg:<16} [{bar:30}] {bytes}/{total_bytes}",
+                            "{prefix}: {msg:<16} [{bar:30}] {decimal_bytes}/{decimal_total_bytes}",
                         )
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),

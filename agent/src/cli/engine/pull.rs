@@ -64,6 +64,7 @@ pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
     }
     let pulled = image::pull::pull(&client, &store, &reference, &platform, &progress)
         .with_context(|| format!("cannot pull {}", reference.familiar()))?;
+    progress.finish();
     if args.quiet {
         println!("{reference}");
     } else {
