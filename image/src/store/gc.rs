@@ -66,13 +66,7 @@ impl Store {
                 .cloned()
                 .collect();
             for id in doomed {
-                removals.extend(
-                    index
-                        .remove(&id)
-                        .into_iter()
-                        .map(|n| Removal::Untagged(familiar(&n))),
-                );
-                removals.push(Removal::Deleted(id));
+                delete_image(index, id, &mut removals);
             }
             Ok(())
         })?;
@@ -126,20 +120,7 @@ impl Store {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
         for entry in index.images.values() {
-            let bytes = self.read_blob(&entry.manifest)?;
-            let manifest =
-                manifest::Manifest::parse(&bytes).map_err(|source| StoreError::Manifest {
-                    what: "manifest",
-                    digest: entry.manifest.clone(),
-                    source,
-                })?;
-            let config = self.read_blob(&manifest.config.digest)?;
-            let diff_ids =
-                manifest::diff_ids(&config, &manifest).map_err(|source| StoreError::Manifest {
-                    what: "config",
-                    digest: manifest.config.digest.clone(),
-                    source,
-                })?;
+            let (manifest, diff_ids) = self.manifest_and_diff_ids(&entry.manifest)?;
             layers.extend(manifest::chain_ids(&diff_ids));
             blobs.insert(entry.manifest.clone());
             blobs.insert(manifest.config.digest);
@@ -187,15 +168,16 @@ fn remove_one(
         }
     };
     if delete {
-        removals.extend(
-            index
-                .remove(&id)
-                .into_iter()
-                .map(|n| Removal::Untagged(familiar(&n))),
-        );
-        removals.push(Removal::Deleted(id));
+        delete_image(index, id, removals);
     }
     Ok(())
+}
+
+/// Removes the image `id` and all its names from the index, saying so in `removals`.
+fn delete_image(index: &mut Index, id: Digest, removals: &mut Vec<Removal>) {
+    let names = index.remove(&id);
+    removals.extend(names.iter().map(|n| Removal::Untagged(familiar(n))));
+    removals.push(Removal::Deleted(id));
 }
 
 /// Docker's short form of a full reference, for messages.

@@ -299,17 +299,21 @@ impl Store {
 
     /// The image's manifest, parsed.
     pub fn manifest(&self, image: &Image) -> Result<manifest::Manifest> {
-        let bytes = self.read_blob(&image.entry.manifest)?;
+        self.read_manifest(&image.entry.manifest)
+    }
+
+    fn read_manifest(&self, digest: &Digest) -> Result<manifest::Manifest> {
+        let bytes = self.read_blob(digest)?;
         manifest::Manifest::parse(&bytes).map_err(|source| StoreError::Manifest {
             what: "manifest",
-            digest: image.entry.manifest.clone(),
+            digest: digest.clone(),
             source,
         })
     }
 
-    /// The image's layers, base first, with their unpacked directories.
-    pub fn layers(&self, image: &Image) -> Result<Vec<ImageLayer>> {
-        let manifest = self.manifest(image)?;
+    /// The stored manifest `digest` and the diff IDs its config lists.
+    fn manifest_and_diff_ids(&self, digest: &Digest) -> Result<(manifest::Manifest, Vec<Digest>)> {
+        let manifest = self.read_manifest(digest)?;
         let config = self.read_blob(&manifest.config.digest)?;
         let diff_ids =
             manifest::diff_ids(&config, &manifest).map_err(|source| StoreError::Manifest {
@@ -317,6 +321,12 @@ impl Store {
                 digest: manifest.config.digest.clone(),
                 source,
             })?;
+        Ok((manifest, diff_ids))
+    }
+
+    /// The image's layers, base first, with their unpacked directories.
+    pub fn layers(&self, image: &Image) -> Result<Vec<ImageLayer>> {
+        let (manifest, diff_ids) = self.manifest_and_diff_ids(&image.entry.manifest)?;
         let chain_ids = manifest::chain_ids(&diff_ids);
         Ok(manifest
             .layers
