@@ -30,7 +30,10 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         header.set_uid(0);
         header.set_gid(0);
         header.set_cksum();
-        builder.append_data(&mut header, name, *data).unwrap();
+        // Written byte for byte, so that hostile names the builder refuses get through.
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
     }
     builder.into_inner().unwrap()
 }
@@ -522,4 +525,32 @@ fn a_corrupt_index_is_reported_with_its_path() {
         )),
         "{err}"
     );
+}
+
+#[test]
+fn a_layer_that_escapes_is_refused_by_name_and_leaves_the_store_unchanged() {
+    let (root, store) = store();
+    busybox_like().ingest(&store, &["kept"]).unwrap();
+    let before = snapshot(&store);
+    let cases: [(&[(&str, &[u8])], &str); 2] = [
+        (
+            &[("../../../escaped", b"x")],
+            "entry \"../../../escaped\" escapes the target directory",
+        ),
+        (
+            &[("a/../../escaped", b"x")],
+            "entry \"a/../../escaped\" escapes the target directory",
+        ),
+    ];
+    for (files, expected) in cases {
+        let hostile = TestImage::new(&[files], "hostile");
+        let err = hostile
+            .ingest(&store, &["hostile"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with(expected), "{err}");
+        assert_eq!(snapshot(&store), before);
+        assert!(!root.path().join("escaped").exists());
+        assert!(!root.path().parent().unwrap().join("escaped").exists());
+    }
 }
