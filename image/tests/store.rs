@@ -20,7 +20,10 @@ struct TestImage {
     manifest: Vec<u8>,
 }
 
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+/// A layer's files: path and content.
+type Files<'a> = &'a [(&'a str, &'a [u8])];
+
+fn tar_of(files: Files<'_>) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut header = tar::Header::new_gnu();
@@ -532,7 +535,7 @@ fn a_layer_that_escapes_is_refused_by_name_and_leaves_the_store_unchanged() {
     let (root, store) = store();
     busybox_like().ingest(&store, &["kept"]).unwrap();
     let before = snapshot(&store);
-    let cases: [(&[(&str, &[u8])], &str); 2] = [
+    let cases: [(Files, &str); 2] = [
         (
             &[("../../../escaped", b"x")],
             "entry \"../../../escaped\" escapes the target directory",
