@@ -146,6 +146,8 @@ impl<W: Write> Writer<W> {
             self.builder.append_link(&mut header, name, target)
         } else if kind.is_dir() {
             header.set_entry_type(EntryType::Directory);
+            // GNU tar's and docker's spelling of a directory entry: `bin/`.
+            let name = format!("{}/", name.display());
             self.builder.append_data(&mut header, name, io::empty())
         } else if kind.is_symlink() {
             header.set_entry_type(EntryType::Symlink);

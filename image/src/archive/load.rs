@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor};
 use crate::reference::Reference;
-use crate::store::{BlobCheck, Ingest, NewImage, Store, StoredLayer};
+use crate::store::{BlobCheck, Ingest, NewImage, Store, StoreError, StoredLayer};
 
 use super::compression::{sniff, Compression};
 use super::tar_index::TarIndex;
@@ -114,6 +114,8 @@ fn config_diff_ids(config: &[u8], entry: &str) -> Result<Vec<Digest>> {
 /// One layer to ingest: the archive entry and the chain it makes.
 #[derive(Debug, Clone)]
 struct LayerJob {
+    /// What lists the layer, for errors.
+    by: String,
     blob: PlannedBlob,
     diff_id: Digest,
     parent: Option<Digest>,
@@ -150,6 +152,7 @@ fn ingest_all(ingest: &Ingest<'_>, index: &TarIndex, plans: &[Planned]) -> Resul
                 .any(|j| (j.blob.entry.clone(), j.chain_id.clone()) == key)
             {
                 jobs.push(LayerJob {
+                    by: plan.label.clone(),
                     blob: blob.clone(),
                     diff_id: diff_ids[i].clone(),
                     parent: i.checked_sub(1).map(|p| chain_ids[p].clone()),
@@ -219,7 +222,7 @@ fn ingest_layer(
     job: &LayerJob,
 ) -> Result<(StoredLayer, Compression)> {
     let entry = &job.blob.entry;
-    let reader = index.reader(entry, "the image manifest")?;
+    let reader = index.reader(entry, &job.by)?;
     let (compression, stream) = sniff(reader).map_err(ArchiveError::Input)?;
     let layer = ingest
         .add_layer(
@@ -229,9 +232,13 @@ fn ingest_layer(
             job.parent.as_ref(),
             entry,
         )
-        .map_err(|source| ArchiveError::Entry {
-            entry: entry.clone(),
-            source,
+        .map_err(|source| match source {
+            // These already name the layer by its entry.
+            StoreError::DiffId { .. } | StoreError::Unpack { .. } => ArchiveError::Store(source),
+            source => ArchiveError::Entry {
+                entry: entry.clone(),
+                source,
+            },
         })?;
     Ok((layer, compression))
 }
