@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -159,7 +159,8 @@ impl<W: Write> Writer<W> {
             }
             header.set_entry_type(EntryType::Regular);
             header.set_size(meta.len());
-            let file = File::open(path).map_err(read)?;
+            // Exactly the size the header announces, even if the file grows meanwhile.
+            let file = File::open(path).map_err(read)?.take(meta.len());
             self.builder.append_data(&mut header, name, file)
         } else {
             let entry_type = if kind.is_char_device() {

@@ -222,7 +222,8 @@ fn ingest_layer(
     job: &LayerJob,
 ) -> Result<(StoredLayer, Compression)> {
     let entry = &job.blob.entry;
-    let reader = index.reader(entry, &job.by)?;
+    // Large reads: the unpacker reads in header-sized pieces, each a `pread` otherwise.
+    let reader = io::BufReader::with_capacity(1 << 20, index.reader(entry, &job.by)?);
     let (compression, stream) = sniff(reader).map_err(ArchiveError::Input)?;
     let layer = ingest
         .add_layer(
