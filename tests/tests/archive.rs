@@ -433,22 +433,40 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
         assert_eq!(layer_trees(&root, "app:v1"), expected_trees, "{what}");
     }
 
-    // save → load (through a pipe) into another root: same ID, layers and files.
+    // A second image, to save two in one archive.
+    let small = scratch.path().join("small");
+    fs::create_dir(&small).unwrap();
+    fs::write(small.join("file"), b"small").unwrap();
+    let small_tar = scratch.path().join("small.tar");
+    reference.ok(&[
+        "export",
+        "-o",
+        small_tar.to_str().unwrap(),
+        small.to_str().unwrap(),
+    ]);
+    let small_id = reference.ok(&["import", small_tar.to_str().unwrap(), "small:v1"]);
+
+    // save → load (through a pipe) into another root: same IDs, layers and files.
     for format in ["docker-archive", "oci-archive"] {
         let archive_bytes = reference
-            .command(&["save", "--format", format, "app:v1"])
+            .command(&["save", "--format", format, "app:v1", "small:v1"])
             .stdin(Stdio::null())
             .output()
             .unwrap()
             .stdout;
         let other = Root::new();
         let out = other.ok_with_input(&["load"], &archive_bytes);
-        assert_eq!(out, "Loaded image: app:v1\n", "{format}");
+        assert_eq!(
+            out, "Loaded image: app:v1\nLoaded image: small:v1\n",
+            "{format}"
+        );
         assert_eq!(
             other.inspect("app:v1")["Id"],
             image.config_digest,
             "{format}"
         );
+        assert_eq!(other.inspect("small:v1")["Id"], small_id.trim(), "{format}");
+        assert_eq!(layer_trees(&other, "small:v1"), [tree(&small)], "{format}");
         assert_eq!(layer_trees(&other, "app:v1"), expected_trees, "{format}");
     }
 }
