@@ -433,6 +433,18 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
         assert_eq!(layer_trees(&root, "app:v1"), expected_trees, "{what}");
     }
 
+    // An image saved by ID is saved without a name, as docker does.
+    let by_id = reference
+        .command(&["save", &image.config_digest])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(
+        Root::new().ok_with_input(&["load"], &by_id),
+        format!("Loaded image ID: {}\n", image.config_digest)
+    );
+
     // A second image, to save two in one archive.
     let small = scratch.path().join("small");
     fs::create_dir(&small).unwrap();
@@ -825,6 +837,14 @@ fn hostile_archives_are_refused_by_name_and_leave_the_store_unchanged() {
         );
         checks.push((what.to_owned(), path, expected));
     }
+    let truncated_gzip = scratch.path().join("truncated.tar.gz");
+    let gzipped = gzip(&full);
+    fs::write(&truncated_gzip, &gzipped[..gzipped.len() / 2]).unwrap();
+    checks.push((
+        "truncated gzip archive".into(),
+        truncated_gzip,
+        "cannot read the archive: ".into(),
+    ));
     checks.push((
         "truncated archive".into(),
         truncated,

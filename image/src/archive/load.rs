@@ -19,6 +19,7 @@ use crate::store::{BlobCheck, Ingest, NewImage, Store, StoreError, StoredLayer};
 
 use super::compression::{sniff, Compression};
 use super::tar_index::TarIndex;
+use super::tar_out::copy_from;
 use super::{docker, oci, ArchiveError, Result, MAX_CONFIG_BYTES};
 
 /// An image loaded from an archive.
@@ -84,10 +85,11 @@ fn seekable(store: &Store, mut input: File) -> Result<File> {
         source,
     })?;
     let mut decoder = compression.decoder(stream).map_err(ArchiveError::Input)?;
-    let mut reader = io::BufReader::with_capacity(1 << 20, &mut decoder);
-    io::copy(&mut reader, &mut spool).map_err(|source| ArchiveError::Io {
-        path: spool_dir,
-        source,
+    copy_from(&mut decoder, &mut spool, &ArchiveError::Input, &|source| {
+        ArchiveError::Io {
+            path: spool_dir.clone(),
+            source,
+        }
     })?;
     spool.rewind().map_err(ArchiveError::Input)?;
     Ok(spool)

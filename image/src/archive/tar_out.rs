@@ -82,12 +82,12 @@ impl TarOut {
                     path: self.spool_dir.clone(),
                     source,
                 })?;
-            copy_from(reader, &mut spool, source_error)?;
+            copy_from(reader, &mut spool, source_error, &ArchiveError::Output)?;
             spool.rewind().map_err(ArchiveError::Output)?;
             return self.append_file(name, &mut spool);
         };
         self.write(&header(name, 0)?)?;
-        let size = copy_from(reader, &mut self.out, source_error)?;
+        let size = copy_from(reader, &mut self.out, source_error, &ArchiveError::Output)?;
         self.out
             .write_all_at(&header(name, size)?, start)
             .map_err(ArchiveError::Output)?;
@@ -120,11 +120,13 @@ impl TarOut {
     }
 }
 
-/// Copies `reader` to `out` with a large buffer, telling read errors from write errors.
-fn copy_from(
+/// Copies `reader` to `out` with a large buffer, telling read errors (`read_error`) from
+/// write errors (`write_error`); returns the bytes copied.
+pub(crate) fn copy_from(
     reader: &mut dyn Read,
     out: &mut File,
-    source_error: &dyn Fn(io::Error) -> ArchiveError,
+    read_error: &dyn Fn(io::Error) -> ArchiveError,
+    write_error: &dyn Fn(io::Error) -> ArchiveError,
 ) -> Result<u64> {
     let mut buffer = vec![0u8; 1 << 20];
     let mut total = 0;
@@ -133,9 +135,9 @@ fn copy_from(
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(source_error(e)),
+            Err(e) => return Err(read_error(e)),
         };
-        out.write_all(&buffer[..n]).map_err(ArchiveError::Output)?;
+        out.write_all(&buffer[..n]).map_err(write_error)?;
         total += n as u64;
     }
 }

@@ -2,7 +2,7 @@
 //! zstd).
 
 use std::fs::File;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ pub fn run(context: &Context, args: &LoadArgs) -> anyhow::Result<ExitCode> {
         Some(path) => (
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
             path.display().to_string(),
+        ),
+        None if io::stdin().is_terminal() => anyhow::bail!(
+            "requested load from standard input, but it is a terminal; use -i FILE or redirect standard input"
         ),
         None => (
             File::from(io::stdin().as_fd().try_clone_to_owned()?),
