@@ -243,7 +243,7 @@ mod tests {
                 format!(
                     "{:?} {} {:o} {}",
                     h.entry_type(),
-                    e.path().unwrap().display(),
+                    String::from_utf8_lossy(&e.path_bytes()),
                     h.mode().unwrap(),
                     e.link_name()
                         .unwrap()
@@ -256,7 +256,7 @@ mod tests {
             listing,
             [
                 "Regular a-link 644 ",
-                "Directory b 1777 ",
+                "Directory b/ 1777 ",
                 "Link b/file 644 a-link",
                 "Symlink c 777 b/file"
             ]
