@@ -5,7 +5,7 @@
 //! commit the images only when all of them are in. Any error drops the ingest, which removes
 //! what was staged: the store is unchanged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Seek};
 use std::sync::Mutex;
@@ -128,6 +128,7 @@ struct LayerJob {
 fn ingest_all(ingest: &Ingest<'_>, index: &TarIndex, plans: &[Planned]) -> Result<Vec<Loaded>> {
     let mut configs = Vec::new();
     let mut jobs: Vec<LayerJob> = Vec::new();
+    let mut queued = HashSet::new();
     let mut image_layers = Vec::new();
     for plan in plans {
         let config = index.read_small(&plan.config.entry, &plan.label, MAX_CONFIG_BYTES)?;
@@ -149,10 +150,8 @@ fn ingest_all(ingest: &Ingest<'_>, index: &TarIndex, plans: &[Planned]) -> Resul
         let mut keys = Vec::new();
         for (i, blob) in plan.layers.iter().enumerate() {
             let key = (blob.entry.clone(), chain_ids[i].clone());
-            if !jobs
-                .iter()
-                .any(|j| (j.blob.entry.clone(), j.chain_id.clone()) == key)
-            {
+            // A layer shared by several images of the archive is ingested once.
+            if queued.insert(key.clone()) {
                 jobs.push(LayerJob {
                     by: plan.label.clone(),
                     blob: blob.clone(),
