@@ -483,6 +483,38 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
     }
 }
 
+#[test]
+fn multi_platform_oci_archive_loads_this_machines_image() {
+    let scratch = tempfile::tempdir().unwrap();
+    let image = TestImage::builder().multi_platform().build().unwrap();
+    let archive = scratch.path().join("all.tar");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        &format!("oci:{}:{LAYOUT_TAG}", image.layout().display()),
+        &format!("oci-archive:{}:app:v1", archive.display()),
+    ]));
+    let root = Root::new();
+    assert_eq!(
+        root.ok(&["load", "-i", archive.to_str().unwrap()]),
+        "Loaded image: app:v1\n"
+    );
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let host = image
+        .platforms
+        .iter()
+        .find(|p| p.platform.starts_with(&format!("linux/{arch}")))
+        .unwrap();
+    let inspect = root.inspect("app:v1");
+    assert_eq!(inspect["Id"], host.config.digest);
+    assert_eq!(inspect["Descriptor"]["digest"], host.manifest.digest);
+    assert_eq!(inspect["Architecture"], arch);
+}
+
 /// A tree with every kind of entry export must write.
 fn special_tree(dir: &Path) {
     fs::create_dir_all(dir.join("bin")).unwrap();
