@@ -12,10 +12,11 @@ use std::io::{Read, Seek};
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest};
 use crate::media_types;
 use crate::reference::Reference;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredLayer};
 
 use super::compression::{sniff, Compression};
 use super::load::{Planned, PlannedBlob};
@@ -90,16 +91,13 @@ pub(crate) fn plan(index: &TarIndex) -> Result<Vec<Planned>> {
 
 /// A Docker schema 2 manifest for a loaded image: its config and its layer blobs as stored,
 /// each typed by its compression.
-pub(crate) fn synthesize_manifest(
-    config: &[u8],
-    layers: &[(crate::store::StoredLayer, Compression)],
-) -> Vec<u8> {
+pub(crate) fn synthesize_manifest(config: &[u8], layers: &[(StoredLayer, Compression)]) -> Vec<u8> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media_types::DOCKER_MANIFEST.to_owned()),
         config: descriptor(
             media_types::DOCKER_CONFIG,
-            crate::digest::Digest::sha256_of(config),
+            Digest::sha256_of(config),
             config.len() as u64,
         ),
         layers: layers
@@ -118,7 +116,7 @@ pub(crate) fn synthesize_manifest(
     serde_json::to_vec_pretty(&manifest).unwrap_or_default()
 }
 
-fn descriptor(media_type: &str, digest: crate::digest::Digest, size: u64) -> Descriptor {
+fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
     Descriptor {
         media_type: media_type.to_owned(),
         digest,
@@ -178,12 +176,7 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
 
 /// Writes one layer blob uncompressed: copied as is when it is a plain tar, decompressed
 /// otherwise.
-fn write_layer(
-    store: &Store,
-    blob: &crate::digest::Digest,
-    name: &str,
-    out: &mut TarOut,
-) -> Result<()> {
+fn write_layer(store: &Store, blob: &Digest, name: &str, out: &mut TarOut) -> Result<()> {
     let path = store.blob_path(blob);
     let io_error = |source| StoreError::Io {
         path: path.clone(),
