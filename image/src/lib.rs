@@ -9,12 +9,18 @@
 //! - [`registry`] talks to registries (auth, mirrors, insecure registries, resumable blobs);
 //! - [`pull`] brings an image from a registry into the store, layers in parallel;
 //! - [`store`] keeps blobs by digest and unpacked layers by chain ID, with tags, GC and locks;
+//! - [`archive`] saves images to docker-archive and oci-archive tarballs and loads them back;
+//! - [`export`] writes a root file system directory as a tarball, [`import`] makes a
+//!   single-layer image from one (with `--change` instructions);
 //! - [`layer`] unpacks a layer tarball into a directory, refusing every entry that would land
 //!   outside it, with whiteouts made for overlayfs or applied.
 //!
 //! The crate must never depend on `unitgen` or `agent` (see ARCHITECTURE.md).
 
+pub mod archive;
 pub mod digest;
+pub mod export;
+pub mod import;
 pub mod layer;
 pub mod manifest;
 pub mod media_types;

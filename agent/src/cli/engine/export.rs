@@ -1,9 +1,11 @@
 //! `flotilla export`: write a container's root file system, flattened, as a tarball.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::Context;
+use anyhow::Context as _;
+
+use super::{output, Context};
 
 /// `flotilla export [-o FILE] CONTAINER`
 #[derive(Debug, clap::Args)]
@@ -17,6 +19,17 @@ pub struct ExportArgs {
 }
 
 /// Runs `flotilla export`.
-pub fn run(_context: &Context, _args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    Ok(crate::cli::not_built("flotilla", "export"))
+pub fn run(_context: &Context, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let root = Path::new(&args.container);
+    if !root.is_dir() {
+        anyhow::bail!(
+            "no such container: {} (until the engine lands, CONTAINER is a directory holding a root file system)",
+            args.container
+        );
+    }
+    output::write_to(args.output.as_deref(), "export", |out| {
+        image::export::export(root, out)
+            .with_context(|| format!("cannot export {}", root.display()))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

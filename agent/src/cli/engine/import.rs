@@ -1,6 +1,12 @@
 //! `flotilla import`: make a single-layer image from a root file system tarball.
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use image::import::{import, Change, ImportOptions};
+use image::reference::Reference;
 
 use super::Context;
 
@@ -26,6 +32,34 @@ pub struct ImportArgs {
 }
 
 /// Runs `flotilla import`.
-pub fn run(_context: &Context, _args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    Ok(crate::cli::not_built("flotilla", "import"))
+pub fn run(context: &Context, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let changes = args
+        .change
+        .iter()
+        .map(|c| Change::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tag = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()?;
+    let reader: Box<dyn Read> = if args.file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(&args.file).with_context(|| format!("cannot open {}", args.file))?)
+    };
+    let store = context.store()?;
+    let id = import(
+        &store,
+        reader,
+        &ImportOptions {
+            changes: &changes,
+            message: args.message.as_deref(),
+            source_name: &args.file,
+            tag: tag.as_ref(),
+        },
+    )
+    .with_context(|| format!("cannot import {}", args.file))?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ pub mod save;
 pub mod tag;
 
 mod human;
+mod output;
 mod progress;
 
 use std::path::PathBuf;

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::Context;
+use anyhow::Context as _;
+use image::archive;
+
+use super::{output, Context};
 
 /// The archive formats `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,6 +35,15 @@ pub struct SaveArgs {
 }
 
 /// Runs `flotilla save`.
-pub fn run(_context: &Context, _args: &SaveArgs) -> anyhow::Result<ExitCode> {
-    Ok(crate::cli::not_built("flotilla", "save"))
+pub fn run(context: &Context, args: &SaveArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store()?;
+    let format = match args.format {
+        Format::DockerArchive => archive::Format::DockerArchive,
+        Format::OciArchive => archive::Format::OciArchive,
+    };
+    output::write_to(args.output.as_deref(), "save", |out| {
+        archive::save(&store, &args.images, format, out)
+            .with_context(|| format!("cannot save {}", args.images.join(", ")))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
