@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::archive::sniff;
+use crate::compression::sniff;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest, Platform};
 use crate::media_types;

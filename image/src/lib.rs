@@ -12,12 +12,14 @@
 //! - [`archive`] saves images to docker-archive and oci-archive tarballs and loads them back;
 //! - [`export`] writes a root file system directory as a tarball, [`import`] makes a
 //!   single-layer image from one (with `--change` instructions);
+//! - [`compression`] tells gzip and zstd streams from plain ones and decodes them;
 //! - [`layer`] unpacks a layer tarball into a directory, refusing every entry that would land
 //!   outside it, with whiteouts made for overlayfs or applied.
 //!
 //! The crate must never depend on `unitgen` or `agent` (see ARCHITECTURE.md).
 
 pub mod archive;
+pub mod compression;
 pub mod digest;
 pub mod export;
 pub mod import;

@@ -18,12 +18,12 @@ use crate::media_types;
 use crate::reference::Reference;
 use crate::store::{Store, StoreError, StoredLayer};
 
-use super::compression::{sniff, Compression};
 use super::load::{Planned, PlannedBlob};
 use super::names::repo_tag;
 use super::tar_index::TarIndex;
 use super::tar_out::TarOut;
 use super::{ArchiveError, Result, Selected, MAX_JSON_BYTES};
+use crate::compression::{sniff, Compression};
 
 /// The archive's table of contents.
 pub const MANIFEST_JSON: &str = "manifest.json";

@@ -17,10 +17,10 @@ use crate::manifest::{self, Descriptor};
 use crate::reference::Reference;
 use crate::store::{BlobCheck, Ingest, NewImage, Store, StoreError, StoredLayer};
 
-use super::compression::{sniff, Compression};
 use super::tar_index::TarIndex;
 use super::tar_out::copy_from;
 use super::{docker, oci, ArchiveError, Result, MAX_CONFIG_BYTES};
+use crate::compression::{sniff, Compression};
 
 /// An image loaded from an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 //! - [`oci`]: an OCI image layout in a tar, blobs byte for byte (skopeo, podman, containerd);
 //! - [`names`]: how image names are written in each format and read from every writer;
 //! - `tar_index` reads an archive's entries by name in place; `tar_out` writes a tar stream
-//!   with kernel-side copies; [`Compression`] tells gzip and zstd from plain tar.
+//!   with kernel-side copies; [`Compression`](crate::compression::Compression) tells gzip and zstd
+//!   from plain tar.
 //!
 //! Loading never uses an entry name as a path: entries are looked up by name in an index of the
 //! archive, and unsafe names (`../x`, `/x`) make the archive refused. Every blob and layer is
@@ -27,7 +28,6 @@ pub mod docker;
 pub mod names;
 pub mod oci;
 
-mod compression;
 mod load;
 mod parallel;
 mod tar_index;
@@ -42,7 +42,6 @@ use crate::manifest::{ManifestError, Platform};
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{Image, Store, StoreError};
 
-pub use compression::{sniff, Compression, Sniffed};
 pub use load::{load, Loaded};
 pub use tar_index::{EntryReader, TarIndex};
 pub use tar_out::TarOut;

@@ -34,7 +34,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -46,6 +46,7 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 use tar::EntryType;
 
+use crate::compression::{self, sniff};
 use crate::digest::{Digest, Sha256Digester};
 
 use super::whiteout::{self, Whiteout, WhiteoutMode};
@@ -208,31 +209,12 @@ impl<R: Read> Read for DigestingReader<R> {
 }
 
 /// Wraps `reader` in the decompressor its magic bytes call for.
-fn decompress<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
-    let mut magic = [0u8; 6];
-    let mut len = 0;
-    while len < magic.len() {
-        match reader.read(&mut magic[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(UnpackError::CorruptTar(e)),
-        }
+fn decompress<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    let (compression, stream) = sniff(reader).map_err(UnpackError::CorruptTar)?;
+    if let Some(name) = compression::unsupported(stream.get_ref().0.get_ref()) {
+        return Err(UnpackError::UnsupportedCompression(name));
     }
-    let head = &magic[..len];
-    let stream = Cursor::new(head.to_vec()).chain(reader);
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let decoder = zstd::stream::read::Decoder::new(stream).map_err(UnpackError::CorruptTar)?;
-        Ok(Box::new(decoder))
-    } else if head.starts_with(b"BZh") {
-        Err(UnpackError::UnsupportedCompression("bzip2"))
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Err(UnpackError::UnsupportedCompression("xz"))
-    } else {
-        Ok(Box::new(stream))
-    }
+    compression.decoder(stream).map_err(UnpackError::CorruptTar)
 }
 
 /// Cleans an entry path lexically: drops `/` and `.`, cancels `a/..`; `None` if a `..` climbs

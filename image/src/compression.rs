@@ -16,14 +16,26 @@ pub enum Compression {
     Zstd,
 }
 
-/// The bytes [`Compression::detect`] looks at.
-pub const MAGIC_LEN: usize = 4;
+/// The bytes [`Compression::detect`] and [`unsupported`] look at.
+pub const MAGIC_LEN: usize = 6;
+
+/// The name of a compression that streams may use but we refuse (bzip2, xz), from the first
+/// bytes of a stream.
+pub fn unsupported(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else {
+        None
+    }
+}
 
 impl Compression {
     /// Tells the compression from the first bytes of a stream.
     ///
     /// ```
-    /// use image::archive::Compression;
+    /// use image::compression::Compression;
     ///
     /// assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
     /// assert_eq!(Compression::detect(b"bin/"), Compression::None);
