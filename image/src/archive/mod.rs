@@ -236,6 +236,8 @@ fn selection(store: &Store, names: &[String]) -> Result<Vec<Selected>> {
 /// Writes the images `names` resolve to as one archive to `out` (a file, pipe or terminal)
 /// and returns `out`, flushed.
 pub fn save(store: &Store, names: &[String], format: Format, out: File) -> Result<File> {
+    // GC must not delete a blob while it is being written out.
+    let _reading = store.read_lock()?;
     let images = selection(store, names)?;
     let mut tar = TarOut::new(out, &store.root().join("tmp"));
     match format {

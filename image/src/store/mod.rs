@@ -203,6 +203,12 @@ pub(crate) struct LayerMeta {
     pub(crate) size: u64,
 }
 
+/// A shared hold on the store: GC waits until it is dropped. See [`Store::read_lock`].
+#[derive(Debug)]
+pub struct ReadLock {
+    _lock: FileLock,
+}
+
 /// The image store.
 #[derive(Debug)]
 pub struct Store {
@@ -222,6 +228,13 @@ impl Store {
             store.clear_tmp()?;
         }
         Ok(store)
+    }
+
+    /// Keeps GC from deleting anything while the returned guard lives (GC waits for it), for
+    /// readers that stream many blobs, such as `save`.
+    pub fn read_lock(&self) -> Result<ReadLock> {
+        let lock = FileLock::shared(&self.lock_path()).at(&self.lock_path())?;
+        Ok(ReadLock { _lock: lock })
     }
 
     /// The store's directory.
