@@ -32,7 +32,7 @@ pub enum ManifestError {
         version: u32,
     },
     /// The config lists a different number of diff IDs than the manifest lists layers.
-    #[error("image config lists {diff_ids} layer diff IDs but the manifest has {layers} layers")]
+    #[error("image config lists {diff_ids} layer diff IDs but the image has {layers} layers")]
     LayerCount {
         /// Entries of `rootfs.diff_ids`.
         diff_ids: usize,
@@ -206,16 +206,22 @@ struct Rootfs {
 
 /// The `rootfs.diff_ids` of an image config, checked against the manifest's layer count.
 pub fn diff_ids(config: &[u8], manifest: &Manifest) -> Result<Vec<Digest>, ManifestError> {
+    diff_ids_for(config, manifest.layers.len())
+}
+
+/// The `rootfs.diff_ids` of an image config, which must list `layers` of them (for a
+/// docker-archive, whose manifest is made only after its layers are in).
+pub fn diff_ids_for(config: &[u8], layers: usize) -> Result<Vec<Digest>, ManifestError> {
     let parsed: ConfigRootfs =
         serde_json::from_slice(config).map_err(|source| ManifestError::Malformed {
             what: "image config",
             source,
         })?;
     let diff_ids = parsed.rootfs.diff_ids;
-    if diff_ids.len() != manifest.layers.len() {
+    if diff_ids.len() != layers {
         return Err(ManifestError::LayerCount {
             diff_ids: diff_ids.len(),
-            layers: manifest.layers.len(),
+            layers,
         });
     }
     Ok(diff_ids)

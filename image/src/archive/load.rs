@@ -10,8 +10,6 @@ use std::fs::File;
 use std::io::{self, Seek};
 use std::sync::Mutex;
 
-use serde::Deserialize;
-
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor};
 use crate::reference::Reference;
@@ -95,24 +93,6 @@ fn seekable(store: &Store, mut input: File) -> Result<File> {
     Ok(spool)
 }
 
-/// The `rootfs.diff_ids` of an image config.
-fn config_diff_ids(config: &[u8], entry: &str) -> Result<Vec<Digest>> {
-    #[derive(Deserialize)]
-    struct Config {
-        rootfs: Rootfs,
-    }
-    #[derive(Deserialize)]
-    struct Rootfs {
-        diff_ids: Vec<Digest>,
-    }
-    let parsed: Config =
-        serde_json::from_slice(config).map_err(|source| ArchiveError::Malformed {
-            entry: entry.to_owned(),
-            source,
-        })?;
-    Ok(parsed.rootfs.diff_ids)
-}
-
 /// One layer to ingest: the archive entry and the chain it makes.
 #[derive(Debug, Clone)]
 struct LayerJob {
@@ -138,14 +118,12 @@ fn ingest_all(ingest: &Ingest<'_>, index: &TarIndex, plans: &[Planned]) -> Resul
                 entry: plan.config.entry.clone(),
                 source,
             })?;
-        let diff_ids = config_diff_ids(&config, &plan.config.entry)?;
-        if diff_ids.len() != plan.layers.len() {
-            return Err(ArchiveError::LayerCount {
+        let diff_ids = manifest::diff_ids_for(&config, plan.layers.len()).map_err(|source| {
+            ArchiveError::Manifest {
                 entry: plan.config.entry.clone(),
-                diff_ids: diff_ids.len(),
-                layers: plan.layers.len(),
-            });
-        }
+                source,
+            }
+        })?;
         let chain_ids = manifest::chain_ids(&diff_ids);
         let mut keys = Vec::new();
         for (i, blob) in plan.layers.iter().enumerate() {

@@ -148,23 +148,13 @@ pub enum ArchiveError {
         /// What serde said.
         source: serde_json::Error,
     },
-    /// A manifest or index entry is not usable.
+    /// A manifest, index or config entry is not usable.
     #[error("{entry}: {source}")]
     Manifest {
         /// The entry.
         entry: String,
         /// Why.
         source: ManifestError,
-    },
-    /// A config lists a different number of diff IDs than the image has layers.
-    #[error("{entry} lists {diff_ids} layer diff IDs but the image has {layers} layers")]
-    LayerCount {
-        /// The config entry.
-        entry: String,
-        /// Entries of `rootfs.diff_ids`.
-        diff_ids: usize,
-        /// Layers listed for the image.
-        layers: usize,
     },
     /// An image name in the archive does not parse.
     #[error("{entry}: invalid image name {name:?}: {source}")]
