@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flotilla_tests::built_binary;
@@ -153,14 +153,12 @@ fn main() {
         "operation", "tool", "MB", "seconds", "MB/s", "flotilla speed-up"
     );
 
+    let docker = Docker::start();
+    let file_mb = |path: &Path| fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6);
+
     eprintln!("pull + unpack…");
     let t = measure(runs, |dir| timed(flotilla(dir).args(["pull", "-q", &name])));
-    rows.push(Row {
-        operation: "pull+unpack",
-        tool: "flotilla pull",
-        seconds: t.as_secs_f64(),
-        megabytes,
-    });
+    rows.add("pull+unpack", "flotilla pull", t, megabytes);
     let t = measure(runs, |dir| {
         let layout = dir.join("layout");
         let copy = timed(
@@ -176,21 +174,19 @@ fn main() {
                 .arg(dir.join("bundle")),
         )
     });
-    rows.push(Row {
-        operation: "pull+unpack",
-        tool: "skopeo copy + umoci unpack",
-        seconds: t.as_secs_f64(),
-        megabytes,
-    });
+    rows.add("pull+unpack", "skopeo copy + umoci unpack", t, megabytes);
     let t = measure(runs, |dir| {
         timed(podman(dir).args(["pull", "-q", "--tls-verify=false", &name]))
     });
-    rows.push(Row {
-        operation: "pull+unpack",
-        tool: "podman pull",
-        seconds: t.as_secs_f64(),
-        megabytes,
-    });
+    rows.add("pull+unpack", "podman pull", t, megabytes);
+    if let Some(docker) = &docker {
+        let t = measure(runs, |_| {
+            let pull = timed(docker.command().args(["pull", "-q", &name]));
+            timed(docker.command().args(["rmi", "-f", &name]));
+            pull
+        });
+        rows.add("pull+unpack", "docker pull", t, megabytes);
+    }
 
     // Save and load from stores that already hold the image.
     let flotilla_store = TempDir::new().unwrap();
@@ -198,14 +194,13 @@ fn main() {
     let podman_store = TempDir::new().unwrap();
     timed(podman(podman_store.path()).args(["pull", "-q", "--tls-verify=false", &name]));
     let archives = TempDir::new().unwrap();
-    for (format, podman_format) in [
-        ("docker-archive", "docker-archive"),
-        ("oci-archive", "oci-archive"),
-    ] {
+    for format in ["docker-archive", "oci-archive"] {
         eprintln!("save and load, {format}…");
+        let save_op = leak(format!("save {format}"));
+        let load_op = leak(format!("load {format}"));
         let ours = archives.path().join(format!("flotilla-{format}.tar"));
         let theirs = archives.path().join(format!("podman-{format}.tar"));
-        let save = measure(runs, |_| {
+        let t = measure(runs, |_| {
             let _ = fs::remove_file(&ours);
             timed(
                 flotilla(flotilla_store.path())
@@ -214,52 +209,125 @@ fn main() {
                     .arg(&name),
             )
         });
-        let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row {
-            operation: leak(format!("save {format}")),
-            tool: "flotilla save",
-            seconds: save.as_secs_f64(),
-            megabytes: size,
-        });
-        let save = measure(runs, |_| {
+        rows.add(save_op, "flotilla save", t, file_mb(&ours));
+        let t = measure(runs, |_| {
             let _ = fs::remove_file(&theirs);
             timed(
                 podman(podman_store.path())
-                    .args(["save", "--format", podman_format, "-o"])
+                    .args(["save", "--format", format, "-o"])
                     .arg(&theirs)
                     .arg(&name),
             )
         });
-        let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row {
-            operation: leak(format!("save {format}")),
-            tool: "podman save",
-            seconds: save.as_secs_f64(),
-            megabytes: size,
-        });
+        rows.add(save_op, "podman save", t, file_mb(&theirs));
+        // docker 20.10 saves and loads docker-archive only.
+        let docker_archive = archives.path().join("docker.tar");
+        if let (Some(docker), "docker-archive") = (&docker, format) {
+            timed(docker.command().args(["pull", "-q", &name]));
+            let t = measure(runs, |_| {
+                timed(
+                    docker
+                        .command()
+                        .args(["save", "-o"])
+                        .arg(&docker_archive)
+                        .arg(&name),
+                )
+            });
+            rows.add(save_op, "docker save", t, file_mb(&docker_archive));
+        }
 
-        let load = measure(runs, |dir| {
+        let t = measure(runs, |dir| {
             timed(flotilla(dir).args(["load", "-q", "-i"]).arg(&ours))
         });
-        let size = fs::metadata(&ours).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row {
-            operation: leak(format!("load {format}")),
-            tool: "flotilla load",
-            seconds: load.as_secs_f64(),
-            megabytes: size,
-        });
-        let load = measure(runs, |dir| {
+        rows.add(load_op, "flotilla load", t, file_mb(&ours));
+        let t = measure(runs, |dir| {
             timed(podman(dir).args(["load", "-q", "-i"]).arg(&theirs))
         });
-        let size = fs::metadata(&theirs).map_or(0, |m| m.len()) as f64 / 1e6;
-        rows.push(Row {
-            operation: leak(format!("load {format}")),
-            tool: "podman load",
-            seconds: load.as_secs_f64(),
-            megabytes: size,
-        });
+        rows.add(load_op, "podman load", t, file_mb(&theirs));
+        if let (Some(docker), "docker-archive") = (&docker, format) {
+            let t = measure(runs, |_| {
+                timed(docker.command().args(["rmi", "-f", &name]));
+                timed(
+                    docker
+                        .command()
+                        .args(["load", "-q", "-i"])
+                        .arg(&docker_archive),
+                )
+            });
+            rows.add(load_op, "docker load", t, file_mb(&docker_archive));
+        }
     }
 }
+
+/// Debian's dockerd (package docker.io) on a socket and data root of its own, with no bridge
+/// and no iptables rules; killed on drop. `None` (and a note) when it is not installed.
+struct Docker {
+    daemon: Child,
+    dir: TempDir,
+}
+
+impl Docker {
+    fn start() -> Option<Docker> {
+        if !Path::new(DOCKERD).exists() {
+            eprintln!("{DOCKERD} is not installed (apt-get install docker.io): no docker rows");
+            return None;
+        }
+        let dir = TempDir::new().unwrap();
+        let daemon = Command::new(DOCKERD)
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!(
+                "unix://{}",
+                dir.path().join("docker.sock").display()
+            ))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let docker = Docker { daemon, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if docker
+                .command()
+                .arg("info")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                return Some(docker);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("{DOCKERD} did not answer within 30 s: no docker rows");
+        None
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("docker");
+        command.arg("--host").arg(format!(
+            "unix://{}",
+            self.dir.path().join("docker.sock").display()
+        ));
+        command
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        // Best effort: the daemon may already be gone.
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+const DOCKERD: &str = "/usr/sbin/dockerd";
 
 /// Operation names live for the whole run.
 fn leak(text: String) -> &'static str {
@@ -273,6 +341,16 @@ struct Table {
 }
 
 impl Table {
+    /// Adds and prints a measurement.
+    fn add(&mut self, operation: &'static str, tool: &'static str, time: Duration, megabytes: f64) {
+        self.push(Row {
+            operation,
+            tool,
+            seconds: time.as_secs_f64(),
+            megabytes,
+        });
+    }
+
     /// Prints `row` with its ratio to flotilla's row of the same operation (measured first).
     fn push(&mut self, row: Row) {
         let ours = self
