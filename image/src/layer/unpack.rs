@@ -381,17 +381,26 @@ impl Unpacker {
 
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.replace(parent, &name, &raw, false)?;
-                let fd = rfs::openat(
-                    parent,
-                    &name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let create = || {
+                    rfs::openat(
+                        parent,
+                        &name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o600),
+                    )
+                };
+                // Most entries are new: create first, and only on EEXIST replace what is there.
+                let fd = match create() {
+                    Err(Errno::EXIST) => {
+                        self.replace(parent, &name, &raw, false)?;
+                        create()
+                    }
+                    created => created,
+                }
                 .map_err(at)?;
                 let mut file = File::from(fd);
                 self.counts.bytes += copy(entry, &mut file, &raw)?;
@@ -403,8 +412,13 @@ impl Unpacker {
                 rfs::futimens(&file, &timestamps(mtime)).map_err(at)?;
             }
             EntryType::Directory => {
-                if !self.replace(parent, &name, &raw, true)? {
-                    rfs::mkdirat(parent, &name, Mode::from_raw_mode(0o700)).map_err(at)?;
+                let mkdir = || rfs::mkdirat(parent, &name, Mode::from_raw_mode(0o700));
+                match mkdir() {
+                    Err(Errno::EXIST) if !self.replace(parent, &name, &raw, true)? => {
+                        mkdir().map_err(at)?;
+                    }
+                    Err(Errno::EXIST) | Ok(()) => {}
+                    Err(e) => return Err(at(e)),
                 }
                 let fd = rfs::openat(
                     parent,
