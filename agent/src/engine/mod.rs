@@ -7,4 +7,6 @@
 //! the host's environment and its limits come in as values.
 
 pub mod image_config;
+pub mod options;
 pub mod restart;
+pub mod user;
