@@ -9,4 +9,5 @@
 pub mod image_config;
 pub mod options;
 pub mod restart;
+pub mod spec;
 pub mod user;
