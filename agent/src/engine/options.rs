@@ -92,7 +92,7 @@ pub enum Network {
 pub struct RunOptions {
     /// `--name`.
     pub name: Option<String>,
-    /// `-e` and `--env-file`, in order (later wins), as `(KEY, VALUE)`.
+    /// `--env-file` entries, then `-e` ones (docker's order; later wins), as `(KEY, VALUE)`.
     pub env: Vec<(String, String)>,
     /// `-v`.
     pub volumes: Vec<Volume>,
@@ -284,8 +284,8 @@ pub fn parse_env_file(
     Ok(env)
 }
 
-/// docker's volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn is_volume_name(name: &str) -> bool {
+/// docker's names of volumes and networks: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn is_object_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -320,7 +320,7 @@ pub fn parse_volume(spec: &str) -> Result<Volume> {
     let source = match source {
         None => VolumeSource::Anonymous,
         Some(path) if path.starts_with('/') => VolumeSource::Bind(PathBuf::from(path)),
-        Some(name) if is_volume_name(name) => VolumeSource::Named(name.to_owned()),
+        Some(name) if is_object_name(name) => VolumeSource::Named(name.to_owned()),
         Some(other) => {
             return Err(OptionsError::VolumeName {
                 spec: spec.to_owned(),
@@ -350,7 +350,7 @@ pub fn parse_network(text: &str) -> Result<Network> {
         "bridge" | "default" => Network::Bridge,
         "host" => Network::Host,
         "none" => Network::None,
-        name if is_volume_name(name) => Network::Named(name.to_owned()),
+        name if is_object_name(name) => Network::Named(name.to_owned()),
         _ => return Err(OptionsError::Network(text.to_owned())),
     })
 }
@@ -532,5 +532,23 @@ mod tests {
             "conflicting options: --restart always and --rm"
         );
         assert_eq!(RunOptions::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn options_round_trip_through_json() {
+        let options = RunOptions {
+            name: Some("web".into()),
+            env: vec![("A".into(), "1".into())],
+            volumes: vec![parse_volume("data:/data:ro").unwrap()],
+            restart: "on-failure:3".parse().unwrap(),
+            memory: Some(parse_memory("64m").unwrap()),
+            nano_cpus: parse_cpus("0.5").unwrap(),
+            network: Network::Named("backend".into()),
+            image: "nginx:1.27".into(),
+            command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            ..RunOptions::default()
+        };
+        let json = serde_json::to_string(&options).unwrap();
+        assert_eq!(serde_json::from_str::<RunOptions>(&json).unwrap(), options);
     }
 }
