@@ -1,10 +1,12 @@
 //! flotilla's agent crate: the node agent `flotillad`, the cluster client `flotctl` and the
 //! engine CLI `flotilla`.
 //!
-//! Today it holds the command-line front ends ([`cli`]) and the configuration file
-//! ([`config`]); the engine, the cluster (etcd, scheduler, reconciler), the systemd D-Bus layer
+//! Today it holds the command-line front ends ([`cli`]), the configuration file ([`config`])
+//! and the engine's pure core ([`engine`]: run options → OCI runtime spec, restart policy);
+//! the rest of the engine, the cluster (etcd, scheduler, reconciler), the systemd D-Bus layer
 //! and the HTTP API arrive as modules beside them (see ARCHITECTURE.md for the map and the
 //! layering rules).
 
 pub mod cli;
 pub mod config;
+pub mod engine;

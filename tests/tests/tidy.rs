@@ -59,23 +59,25 @@ fn every_module_explains_itself() {
     );
 }
 
-#[test]
-fn unitgen_library_does_no_io() {
+/// What a pure module must not use: files, processes, the environment, sockets, the clock.
+const IO: &[&str] = &[
+    "std::fs",
+    "std::process",
+    "std::env",
+    "std::io::stdin",
+    "std::io::stdout",
+    "TcpStream",
+    "TcpListener",
+    "UdpSocket",
+    "UnixStream",
+    "SystemTime::now",
+    "Instant::now",
+];
+
+/// Every use of [`IO`] in the Rust files under `dir` (outside `bin/`), as `file uses thing`.
+fn io_uses(dir: &Path) -> Vec<String> {
     let root = workspace_root();
-    let forbidden = [
-        "std::fs",
-        "std::process",
-        "std::env",
-        "std::io::stdin",
-        "std::io::stdout",
-        "TcpStream",
-        "TcpListener",
-        "UdpSocket",
-        "UnixStream",
-        "SystemTime::now",
-        "Instant::now",
-    ];
-    let offenders: Vec<String> = rust_files(&root.join("unitgen/src"))
+    rust_files(dir)
         .into_iter()
         .filter(|path| !path.components().any(|c| c.as_os_str() == "bin"))
         .flat_map(|path| {
@@ -85,16 +87,29 @@ fn unitgen_library_does_no_io() {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            forbidden
-                .iter()
+            IO.iter()
                 .filter(|needle| text.contains(*needle))
                 .map(|needle| format!("{shown} uses {needle}"))
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn unitgen_library_does_no_io() {
+    let offenders = io_uses(&workspace_root().join("unitgen/src"));
     assert!(
         offenders.is_empty(),
         "unitgen's library must stay pure: {offenders:#?}"
+    );
+}
+
+#[test]
+fn the_engines_configuration_core_does_no_io() {
+    let offenders = io_uses(&workspace_root().join("agent/src/engine"));
+    assert!(
+        offenders.is_empty(),
+        "agent/src/engine's rules must stay pure (ARCHITECTURE.md): {offenders:#?}"
     );
 }
 
