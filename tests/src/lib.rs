@@ -20,6 +20,7 @@
 //! ```
 
 pub mod error;
+pub mod flotilla;
 pub mod hostile_proxy;
 pub mod node;
 pub mod registry;

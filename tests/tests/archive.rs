@@ -8,99 +8,23 @@
 //! on a throwaway vfs storage. Build the binaries first (`cargo build --workspace --bins`).
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use flotilla_tests::flotilla::{diff_ids, Flotilla};
 use flotilla_tests::registry::{Auth, Registry};
 use flotilla_tests::test_image::{Format, TestImage, LAYOUT_TAG};
 use serde_json::Value;
 
-/// A flotilla data root in a temporary directory.
-struct Root {
-    dir: tempfile::TempDir,
-}
-
-impl Root {
-    fn new() -> Root {
-        Root {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(flotilla_tests::built_binary("flotilla"));
-        command.arg("--data-root").arg(self.dir.path()).args(args);
-        command
-    }
-
-    /// Runs flotilla, which must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        checked(
-            self.command(args).stdin(Stdio::null()).output().unwrap(),
-            args,
-        )
-    }
-
-    /// Runs flotilla with `input` on standard input, which must succeed.
-    fn ok_with_input(&self, args: &[&str], input: &[u8]) -> String {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        checked(output, args)
-    }
-
-    /// Runs flotilla, which must fail; returns its standard error.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.command(args).stdin(Stdio::null()).output().unwrap();
-        assert!(!output.status.success(), "flotilla {args:?} succeeded");
-        String::from_utf8(output.stderr).unwrap()
-    }
-
-    fn inspect(&self, name: &str) -> Value {
-        let json: Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
-        json[0].clone()
-    }
-
-    /// The unpacked top layer's lower directories, top first.
-    fn lower_dirs(&self, name: &str) -> Vec<PathBuf> {
-        let inspect = self.inspect(name);
-        inspect["GraphDriver"]["Data"]["LowerDir"]
-            .as_str()
-            .unwrap()
-            .split(':')
-            .map(PathBuf::from)
-            .collect()
-    }
-
-    /// Everything in the store but its lock files, with sizes: what must not change when a
-    /// load fails.
-    fn store_listing(&self) -> Vec<String> {
-        let image = self.dir.path().join("image");
-        tree(&image)
-            .into_iter()
-            .filter(|line| !line.contains("lock"))
-            .collect()
-    }
-}
-
-fn checked(output: Output, args: &[&str]) -> String {
-    assert!(
-        output.status.success(),
-        "flotilla {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+/// Everything in the store but its lock files, with sizes: what must not change when a load
+/// fails.
+fn store_listing(root: &Flotilla) -> Vec<String> {
+    tree(&root.data_root().join("image"))
+        .into_iter()
+        .filter(|line| !line.contains("lock"))
+        .collect()
 }
 
 fn run(command: &mut Command) -> String {
@@ -152,11 +76,11 @@ fn registry_with_image() -> (Registry, TestImage, String) {
 }
 
 /// The test image in a data root, loaded from a skopeo-made oci-archive as `app:v1`.
-fn root_with_image(scratch: &Path) -> (Root, TestImage) {
+fn root_with_image(scratch: &Path) -> (Flotilla, TestImage) {
     let image = TestImage::build().unwrap();
     let archive = scratch.join("skopeo-oci.tar");
     skopeo_copy(&image, &format!("oci-archive:{}:app:v1", archive.display()));
-    let root = Root::new();
+    let root = Flotilla::new();
     root.ok(&["load", "-i", archive.to_str().unwrap()]);
     (root, image)
 }
@@ -175,15 +99,6 @@ fn gzip(path: &Path) -> Vec<u8> {
     let output = Command::new("gzip").arg("-c").arg(path).output().unwrap();
     assert!(output.status.success(), "gzip {}", path.display());
     output.stdout
-}
-
-fn diff_ids(inspect: &Value) -> Vec<String> {
-    inspect["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// One line per file under `dir` (sorted): path, type, mode, owner, and content digest,
@@ -237,7 +152,7 @@ fn tree(dir: &Path) -> Vec<String> {
 }
 
 /// The layer directories of an image, each as [`tree`] lines, base first.
-fn layer_trees(root: &Root, name: &str) -> Vec<Vec<String>> {
+fn layer_trees(root: &Flotilla, name: &str) -> Vec<Vec<String>> {
     root.lower_dirs(name)
         .iter()
         .rev()
@@ -249,7 +164,7 @@ fn layer_trees(root: &Root, name: &str) -> Vec<Vec<String>> {
 fn docker_archive_from_flotilla_reads_in_skopeo_and_podman_and_back() {
     let (_registry, image, name) = registry_with_image();
     let scratch = tempfile::tempdir().unwrap();
-    let root = Root::new();
+    let root = Flotilla::new();
     root.ok(&["pull", "-q", &name]);
     let archive = scratch.path().join("docker.tar");
     root.ok(&["save", "-o", archive.to_str().unwrap(), &name]);
@@ -295,7 +210,7 @@ fn docker_archive_from_flotilla_reads_in_skopeo_and_podman_and_back() {
             saved.to_str().unwrap(),
             &name,
         ]);
-        let back = Root::new();
+        let back = Flotilla::new();
         let out = back.ok(&["load", "-i", saved.to_str().unwrap()]);
         assert_eq!(out, format!("Loaded image: {name}\n"), "{format}");
         // podman converts the config to OCI's when it writes an oci-archive of an image it
@@ -371,7 +286,7 @@ fn oci_archive_keeps_manifest_digest_and_names_through_skopeo_and_podman() {
         back_archive.to_str().unwrap(),
         "docker.io/library/app:v1",
     ]);
-    let back = Root::new();
+    let back = Flotilla::new();
     assert_eq!(
         back.ok(&["load", "-i", back_archive.to_str().unwrap()]),
         "Loaded image: app:v1\n"
@@ -379,7 +294,7 @@ fn oci_archive_keeps_manifest_digest_and_names_through_skopeo_and_podman() {
     assert_eq!(back.inspect("app:v1")["Id"], image.config_digest);
 
     // Both names survive flotilla → flotilla, as one image.
-    let again = Root::new();
+    let again = Flotilla::new();
     let out = again.ok(&["load", "-i", two_names.to_str().unwrap()]);
     assert_eq!(
         out,
@@ -402,7 +317,7 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
     let oci = scratch.path().join("skopeo-oci.tar");
     skopeo_copy(&image, &format!("oci-archive:{}:app:v1", oci.display()));
 
-    let reference = Root::new();
+    let reference = Flotilla::new();
     assert_eq!(
         reference.ok(&["load", "-i", docker.to_str().unwrap()]),
         "Loaded image: app:v1\n"
@@ -419,8 +334,12 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
         zstd_file.to_str().unwrap(),
     ]));
     for (what, root, out) in [
-        ("gzip oci-archive on stdin", Root::new(), None),
-        ("zstd docker-archive file", Root::new(), Some(&zstd_file)),
+        ("gzip oci-archive on stdin", Flotilla::new(), None),
+        (
+            "zstd docker-archive file",
+            Flotilla::new(),
+            Some(&zstd_file),
+        ),
     ] {
         let printed = match out {
             None => root.ok_with_input(&["load"], &gzip_bytes),
@@ -441,7 +360,7 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
         .unwrap()
         .stdout;
     assert_eq!(
-        Root::new().ok_with_input(&["load"], &by_id),
+        Flotilla::new().ok_with_input(&["load"], &by_id),
         format!("Loaded image ID: {}\n", image.config_digest)
     );
 
@@ -466,7 +385,7 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
             .output()
             .unwrap()
             .stdout;
-        let other = Root::new();
+        let other = Flotilla::new();
         let out = other.ok_with_input(&["load"], &archive_bytes);
         assert_eq!(
             out, "Loaded image: app:v1\nLoaded image: small:v1\n",
@@ -495,7 +414,7 @@ fn multi_platform_oci_archive_loads_this_machines_image() {
         &format!("oci:{}:{LAYOUT_TAG}", image.layout().display()),
         &format!("oci-archive:{}:app:v1", archive.display()),
     ]));
-    let root = Root::new();
+    let root = Flotilla::new();
     assert_eq!(
         root.ok(&["load", "-i", archive.to_str().unwrap()]),
         "Loaded image: app:v1\n"
@@ -545,7 +464,7 @@ fn export_writes_the_tree_and_import_makes_an_image_of_it() {
     let scratch = tempfile::tempdir().unwrap();
     let tree_dir = scratch.path().join("rootfs");
     special_tree(&tree_dir);
-    let root = Root::new();
+    let root = Flotilla::new();
     let tarball = scratch.path().join("rootfs.tar");
     root.ok(&[
         "export",
@@ -747,7 +666,7 @@ fn hostile_archives_are_refused_by_name_and_leave_the_store_unchanged() {
     let scratch = tempfile::tempdir().unwrap();
     let (root, image) = root_with_image(scratch.path());
     let images_before = root.ok(&["images"]);
-    let store_before = root.store_listing();
+    let store_before = store_listing(&root);
 
     let (layer, config) = layer_and_config(None);
     let config_name = format!("{}.json", sha256_hex(&config));
@@ -898,6 +817,6 @@ fn hostile_archives_are_refused_by_name_and_leave_the_store_unchanged() {
             "{what}: expected {expected:?} in {error:?}"
         );
         assert_eq!(root.ok(&["images"]), images_before, "{what}");
-        assert_eq!(root.store_listing(), store_before, "{what}");
+        assert_eq!(store_listing(&root), store_before, "{what}");
     }
 }

@@ -4,114 +4,38 @@
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flotilla_tests::built_binary;
+use flotilla_tests::flotilla::{diff_ids, Flotilla};
 use flotilla_tests::hostile_proxy::{HostileProxy, Mode};
 use flotilla_tests::registry::{Auth, Registry};
 use flotilla_tests::test_image::{Format, TestImage};
 use tempfile::TempDir;
 
-/// A flotilla data root and configuration file of a test's own.
-struct Flotilla {
-    dir: TempDir,
+/// Names of the entries of a store directory (`blobs/sha256`, `layers`, `tmp`).
+fn store_entries(flotilla: &Flotilla, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(flotilla.data_root().join("image").join(dir))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
-impl Flotilla {
-    fn new() -> Flotilla {
-        let flotilla = Flotilla {
-            dir: TempDir::new().unwrap(),
-        };
-        flotilla.configure("");
-        flotilla
-    }
-
-    fn configure(&self, toml: &str) {
-        fs::write(self.dir.path().join("flotilla.toml"), toml).unwrap();
-    }
-
-    fn data_root(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(built_binary("flotilla"));
-        command
-            .arg("--data-root")
-            .arg(self.data_root())
-            .arg("--config")
-            .arg(self.dir.path().join("flotilla.toml"))
-            .args(args)
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env("HOME", self.dir.path())
-            .env_remove("XDG_RUNTIME_DIR");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "flotilla {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    /// Runs and expects failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(!output.status.success(), "flotilla {args:?} succeeded");
-        assert_eq!(output.status.code(), Some(1));
-        String::from_utf8(output.stderr).unwrap()
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let json: serde_json::Value =
-            serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
-        json[0].clone()
-    }
-
-    /// Names of the entries of a store directory (`blobs/sha256`, `layers`, `tmp`).
-    fn store_entries(&self, dir: &str) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.data_root().join("image").join(dir))
-            .map(|entries| {
-                entries
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    }
-
-    fn assert_store_empty(&self) {
-        assert!(self.ok(&["images", "-q"]).is_empty());
-        for dir in ["blobs/sha256", "layers", "tmp"] {
-            assert_eq!(self.store_entries(dir), Vec::<String>::new(), "{dir}");
-        }
+fn assert_store_empty(flotilla: &Flotilla) {
+    assert!(flotilla.ok(&["images", "-q"]).is_empty());
+    for dir in ["blobs/sha256", "layers", "tmp"] {
+        assert_eq!(store_entries(flotilla, dir), Vec::<String>::new(), "{dir}");
     }
 }
 
 fn image() -> TestImage {
     TestImage::build().unwrap()
-}
-
-fn diff_ids(inspect: &serde_json::Value) -> Vec<String> {
-    inspect["RootFS"]["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Mounts the image's layers as an overlay in a private mount namespace and runs `script` with
@@ -198,13 +122,7 @@ fn layers_are_overlay_ready_with_whiteouts_and_opaque_dirs() {
     let flotilla = Flotilla::new();
     let name = format!("{}/box:1", registry.host());
     flotilla.ok(&["pull", "-q", &name]);
-    let inspect = flotilla.inspect(&name);
-    let lower: Vec<PathBuf> = inspect["GraphDriver"]["Data"]["LowerDir"]
-        .as_str()
-        .unwrap()
-        .split(':')
-        .map(PathBuf::from)
-        .collect();
+    let lower = flotilla.lower_dirs(&name);
     let top = &lower[0];
     let whiteout = fs::symlink_metadata(top.join("data/to-delete")).unwrap();
     assert!(whiteout.file_type().is_char_device());
@@ -287,7 +205,7 @@ fn basic_and_token_auth_come_from_the_auth_file() {
         assert!(err.contains("cannot pull"), "{err}");
         assert!(flotilla.ok(&["images", "-q"]).is_empty());
 
-        let auth_file = flotilla.dir.path().join("auth.json");
+        let auth_file = flotilla.dir().join("auth.json");
         registry.write_auth_file(&auth_file).unwrap();
         flotilla.configure(&format!("[registry]\nauth-file = {:?}\n", auth_file));
         flotilla.ok(&["pull", "-q", &name]);
@@ -355,7 +273,7 @@ fn a_hostile_registry_leaves_the_store_unchanged() {
         flotilla.configure("[registry]\nretries = 1\n");
         let err = flotilla.fails(&["pull", &format!("{}/app:1", proxy.host())]);
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
-        flotilla.assert_store_empty();
+        assert_store_empty(&flotilla);
     }
 }
 
@@ -448,9 +366,9 @@ fn a_killed_pull_leaves_a_consistent_store() {
     // The next run of the store cleans the staging up, and the pull then completes.
     flotilla.ok(&["pull", "-q", &big_name]);
     assert_eq!(flotilla.inspect(&big_name)["Id"], big.config_digest);
-    assert_eq!(flotilla.store_entries("tmp"), Vec::<String>::new());
+    assert_eq!(store_entries(&flotilla, "tmp"), Vec::<String>::new());
     flotilla.ok(&["image", "prune", "-a", "-f"]);
-    flotilla.assert_store_empty();
+    assert_store_empty(&flotilla);
 }
 
 #[test]
@@ -480,7 +398,7 @@ fn two_pulls_at_once_share_the_store() {
     }
     assert_eq!(flotilla.ok(&["images", "-q"]).lines().count(), 1);
     assert_eq!(
-        flotilla.store_entries("layers").len(),
+        store_entries(&flotilla, "layers").len(),
         test_image.diff_ids.len()
     );
 }
@@ -501,7 +419,7 @@ fn tag_rmi_and_prune_print_what_they_did() {
     assert!(err.contains("no such image: mine:v1"), "{err}");
     // `rmi` went on with the next name after the failed one.
     assert!(flotilla.ok(&["images", "-q"]).is_empty());
-    flotilla.assert_store_empty();
+    assert_store_empty(&flotilla);
 
     flotilla.ok(&["pull", "-q", &name]);
     flotilla.ok(&["tag", &name, "other:v1"]);
@@ -535,5 +453,5 @@ fn tag_rmi_and_prune_print_what_they_did() {
         all.starts_with("Deleted Images:\nUntagged: next:v1\n"),
         "{all}"
     );
-    flotilla.assert_store_empty();
+    assert_store_empty(&flotilla);
 }

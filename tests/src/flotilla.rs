@@ -1,0 +1,170 @@
+//! [`Flotilla`]: the `flotilla` binary with a data root and configuration file of a test's own,
+//! and the checks tests make of what it prints.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::built_binary;
+
+/// A data root (`DIR/data`) and configuration file (`DIR/flotilla.toml`, empty until
+/// [`Flotilla::configure`]) in a temporary directory, which is also `$HOME` for the commands, so
+/// no credentials file of the machine is read.
+#[derive(Debug)]
+pub struct Flotilla {
+    dir: TempDir,
+}
+
+impl Default for Flotilla {
+    fn default() -> Flotilla {
+        Flotilla::new()
+    }
+}
+
+impl Flotilla {
+    /// A new, empty data root.
+    ///
+    /// # Panics
+    /// If the temporary directory or the configuration file cannot be made.
+    pub fn new() -> Flotilla {
+        let flotilla = Flotilla {
+            dir: TempDir::new().expect("a temporary directory"),
+        };
+        flotilla.configure("");
+        flotilla
+    }
+
+    /// Replaces the configuration file's text.
+    ///
+    /// # Panics
+    /// If it cannot be written.
+    pub fn configure(&self, toml: &str) {
+        std::fs::write(self.dir.path().join("flotilla.toml"), toml).expect("write flotilla.toml");
+    }
+
+    /// The temporary directory holding the data root and the configuration.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// The data root.
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `flotilla --data-root … --config … ARGS` with a clean environment for credentials.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(built_binary("flotilla"));
+        command
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--config")
+            .arg(self.dir.path().join("flotilla.toml"))
+            .args(args)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a command and returns what it did.
+    ///
+    /// # Panics
+    /// If the binary cannot be run.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run flotilla")
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    ///
+    /// # Panics
+    /// If it fails, with its standard error.
+    pub fn ok(&self, args: &[&str]) -> String {
+        succeeded(self.run(args), args)
+    }
+
+    /// Runs a command with `input` on standard input; it must succeed.
+    ///
+    /// # Panics
+    /// If it fails, with its standard error.
+    pub fn ok_with_input(&self, args: &[&str], input: &[u8]) -> String {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run flotilla");
+        let mut stdin = child.stdin.take().expect("piped standard input");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().expect("wait for flotilla");
+        writer
+            .join()
+            .expect("the writer thread")
+            .expect("write standard input");
+        succeeded(output, args)
+    }
+
+    /// Runs a command that must fail with exit status 1; returns its standard error.
+    ///
+    /// # Panics
+    /// If it succeeds or exits otherwise.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "flotilla {args:?} should fail with status 1: {output:?}"
+        );
+        String::from_utf8(output.stderr).expect("UTF-8 standard error")
+    }
+
+    /// `flotilla image inspect NAME`, the one object of the array.
+    ///
+    /// # Panics
+    /// If the image does not exist or the output is not JSON.
+    pub fn inspect(&self, name: &str) -> Value {
+        let json: Value = serde_json::from_str(&self.ok(&["image", "inspect", name]))
+            .expect("image inspect prints JSON");
+        json[0].clone()
+    }
+
+    /// The image's unpacked layers as `image inspect` gives them (GraphDriver LowerDir), top
+    /// layer first.
+    pub fn lower_dirs(&self, name: &str) -> Vec<PathBuf> {
+        self.inspect(name)["GraphDriver"]["Data"]["LowerDir"]
+            .as_str()
+            .unwrap_or_default()
+            .split(':')
+            .map(PathBuf::from)
+            .collect()
+    }
+}
+
+/// The diff IDs `image inspect` lists (`RootFS.Layers`), base first.
+pub fn diff_ids(inspect: &Value) -> Vec<String> {
+    inspect["RootFS"]["Layers"]
+        .as_array()
+        .map(|layers| {
+            layers
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn succeeded(output: Output, args: &[&str]) -> String {
+    assert!(
+        output.status.success(),
+        "flotilla {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 standard output")
+}
