@@ -26,6 +26,7 @@ pub mod import;
 pub mod layer;
 pub mod manifest;
 pub mod media_types;
+mod parallel;
 pub mod pull;
 pub mod reference;
 pub mod registry;

@@ -8,12 +8,11 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::digest::Digest;
 use crate::manifest::{self, Index, Manifest, ManifestError, Platform};
 use crate::media_types;
+use crate::parallel;
 use crate::reference::Reference;
 use crate::registry::{Client, RegistryError};
 use crate::store::{BlobCheck, Ingest, NewImage, Store, StoreError};
@@ -183,7 +182,9 @@ pub fn pull(
         chain_ids: &chain_ids,
         progress,
     };
-    jobs.run(&missing, client.max_concurrent_downloads())?;
+    parallel::for_each(&missing, client.max_concurrent_downloads(), |&i| {
+        jobs.fetch(i)
+    })?;
 
     let repo_digest = format!("{}@{}", reference.name(), top.digest);
     let tags: Vec<Reference> = reference
@@ -252,39 +253,6 @@ struct LayerJobs<'a> {
 }
 
 impl LayerJobs<'_> {
-    /// Runs the layers `missing` on up to `workers` threads; the first error stops the others
-    /// from starting new layers and is returned.
-    fn run(&self, missing: &[usize], workers: usize) -> Result<(), PullError> {
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let first_error: Mutex<Option<PullError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..workers.min(missing.len()) {
-                scope.spawn(|| {
-                    while !failed.load(Ordering::Relaxed) {
-                        let Some(&layer) = missing.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                            break;
-                        };
-                        if let Err(error) = self.fetch(layer) {
-                            failed.store(true, Ordering::Relaxed);
-                            let mut slot = first_error
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            slot.get_or_insert(error);
-                        }
-                    }
-                });
-            }
-        });
-        match first_error
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-
     /// Downloads (or reads from the store) and unpacks layer `i`.
     fn fetch(&self, i: usize) -> Result<(), PullError> {
         let layer = &self.manifest.layers[i];

@@ -10,15 +10,16 @@ use std::fs::File;
 use std::io::{self, Seek};
 use std::sync::Mutex;
 
+use crate::compression::{sniff, Compression};
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor};
+use crate::parallel;
 use crate::reference::Reference;
 use crate::store::{BlobCheck, Ingest, NewImage, Store, StoreError, StoredLayer};
 
 use super::tar_index::TarIndex;
 use super::tar_out::copy_from;
 use super::{docker, oci, ArchiveError, Result, MAX_CONFIG_BYTES};
-use crate::compression::{sniff, Compression};
 
 /// An image loaded from an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +147,7 @@ fn ingest_all(ingest: &Ingest<'_>, index: &TarIndex, plans: &[Planned]) -> Resul
 
     let stored: Mutex<HashMap<(String, Digest), (StoredLayer, Compression)>> =
         Mutex::new(HashMap::new());
-    super::parallel::for_each(&jobs, |job| {
+    parallel::for_each(&jobs, parallel::cores(), |job| {
         let layer = ingest_layer(ingest, index, job)?;
         let mut stored = stored
             .lock()

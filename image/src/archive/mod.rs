@@ -29,7 +29,6 @@ pub mod names;
 pub mod oci;
 
 mod load;
-mod parallel;
 mod tar_index;
 mod tar_out;
 

@@ -1,15 +1,20 @@
-//! Running independent jobs on every core: the first error stops workers from starting new
-//! jobs and is the one returned.
+//! Running independent jobs on a few threads (layer downloads, layer ingests): the first error
+//! stops workers from starting new jobs and is the one returned.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Runs `job` on each of `items` on up to as many threads as there are cores.
+/// The number of cores, for CPU-bound jobs.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// Runs `job` on each of `items` on up to `workers` threads.
 pub(crate) fn for_each<T: Sync, E: Send>(
     items: &[T],
+    workers: usize,
     job: impl Fn(&T) -> Result<(), E> + Sync,
 ) -> Result<(), E> {
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<E>> = Mutex::new(None);
@@ -47,7 +52,7 @@ mod tests {
     #[test]
     fn runs_every_job_and_reports_a_failure() {
         let seen = Mutex::new(Vec::new());
-        for_each(&[1, 2, 3], |n| {
+        for_each(&[1, 2, 3], 2, |n| {
             seen.lock().unwrap().push(*n);
             Ok::<(), ()>(())
         })
@@ -55,7 +60,7 @@ mod tests {
         seen.lock().unwrap().sort_unstable();
         assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
         assert_eq!(
-            for_each(&[1, 2, 3], |n| if *n == 2 { Err(*n) } else { Ok(()) }),
+            for_each(&[1, 2, 3], 2, |n| if *n == 2 { Err(*n) } else { Ok(()) }),
             Err(2)
         );
     }
