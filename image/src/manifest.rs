@@ -102,20 +102,28 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
+/// Parses a JSON document; `what` names it in the error.
+fn from_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, ManifestError> {
+    serde_json::from_slice(bytes).map_err(|source| ManifestError::Malformed { what, source })
+}
+
+/// Only schema version 2 is read (schema 1 is deprecated and unsigned here).
+fn schema_2(what: &'static str, version: u32) -> Result<(), ManifestError> {
+    if version == 2 {
+        Ok(())
+    } else {
+        Err(ManifestError::SchemaVersion { what, version })
+    }
+}
+
 impl Manifest {
     /// Parses a manifest.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Malformed {
-                what: "manifest",
-                source,
-            })?;
-        if manifest.schema_version != 2 {
-            return Err(ManifestError::SchemaVersion {
-                what: "manifest",
-                version: manifest.schema_version,
-            });
-        }
+        let manifest: Manifest = from_json(bytes, "manifest")?;
+        schema_2("manifest", manifest.schema_version)?;
         Ok(manifest)
     }
 }
@@ -123,17 +131,8 @@ impl Manifest {
 impl Index {
     /// Parses an index or manifest list.
     pub fn parse(bytes: &[u8]) -> Result<Index, ManifestError> {
-        let index: Index =
-            serde_json::from_slice(bytes).map_err(|source| ManifestError::Malformed {
-                what: "index",
-                source,
-            })?;
-        if index.schema_version != 2 {
-            return Err(ManifestError::SchemaVersion {
-                what: "index",
-                version: index.schema_version,
-            });
-        }
+        let index: Index = from_json(bytes, "index")?;
+        schema_2("index", index.schema_version)?;
         Ok(index)
     }
 
@@ -212,11 +211,7 @@ pub fn diff_ids(config: &[u8], manifest: &Manifest) -> Result<Vec<Digest>, Manif
 /// The `rootfs.diff_ids` of an image config, which must list `layers` of them (for a
 /// docker-archive, whose manifest is made only after its layers are in).
 pub fn diff_ids_for(config: &[u8], layers: usize) -> Result<Vec<Digest>, ManifestError> {
-    let parsed: ConfigRootfs =
-        serde_json::from_slice(config).map_err(|source| ManifestError::Malformed {
-            what: "image config",
-            source,
-        })?;
+    let parsed: ConfigRootfs = from_json(config, "image config")?;
     let diff_ids = parsed.rootfs.diff_ids;
     if diff_ids.len() != layers {
         return Err(ManifestError::LayerCount {
@@ -228,22 +223,27 @@ pub fn diff_ids_for(config: &[u8], layers: usize) -> Result<Vec<Digest>, Manifes
 }
 
 /// The chain IDs of a stack of layers (OCI image spec, `config.md`): the first is the first
-/// diff ID, each next one is `sha256(previous + " " + diff_id)`. A chain ID names a layer
-/// together with everything under it, so equal chain IDs mean equal file systems.
+/// diff ID, each next one is [`chain_id`] of the previous one and the next diff ID. A chain ID
+/// names a layer together with everything under it, so equal chain IDs mean equal file systems.
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut chain: Vec<Digest> = Vec::with_capacity(diff_ids.len());
     for diff_id in diff_ids {
-        let next = match chain.last() {
-            None => diff_id.clone(),
-            Some(parent) => {
-                let mut digester = Sha256Digester::default();
-                digester.update(format!("{parent} {diff_id}").as_bytes());
-                digester.finish()
-            }
-        };
-        chain.push(next);
+        chain.push(chain_id(chain.last(), diff_id));
     }
     chain
+}
+
+/// The chain ID of the layer `diff_id` on top of the chain `parent`: `diff_id` itself for a
+/// base layer, else `sha256(parent + " " + diff_id)`.
+pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(parent) => {
+            let mut digester = Sha256Digester::default();
+            digester.update(format!("{parent} {diff_id}").as_bytes());
+            digester.finish()
+        }
+    }
 }
 
 #[cfg(test)]

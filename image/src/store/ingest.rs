@@ -156,7 +156,7 @@ impl Ingest<'_> {
         let mut staging = BlobStaging::create(self, check, "layer blob")?;
         let mut reader = reader;
         if let Some(diff_id) = diff_id {
-            let chain_id = chain_on(parent, diff_id);
+            let chain_id = manifest::chain_id(parent, diff_id);
             if self.has_layer(&chain_id) {
                 copy_into(&mut reader, &mut staging)?;
                 let (blob, blob_size) = staging.finish(self)?;
@@ -209,7 +209,7 @@ impl Ingest<'_> {
                 });
             }
         }
-        let chain_id = chain_on(parent, &stats.diff_id);
+        let chain_id = manifest::chain_id(parent, &stats.diff_id);
         let meta = LayerMeta {
             diff_id: stats.diff_id.clone(),
             parent: parent.cloned(),
@@ -320,18 +320,6 @@ fn is_already_there(e: &io::Error) -> bool {
     [Errno::NOTEMPTY, Errno::EXIST]
         .iter()
         .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
-}
-
-/// The chain ID of `diff_id` on top of `parent`.
-fn chain_on(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
-    match parent {
-        None => diff_id.clone(),
-        Some(parent) => {
-            let mut digester = Sha256Digester::default();
-            digester.update(format!("{parent} {diff_id}").as_bytes());
-            digester.finish()
-        }
-    }
 }
 
 /// How a staged blob's content is checked.
