@@ -133,13 +133,13 @@ pub(crate) fn write(store: &Store, images: &[Selected], out: &mut TarOut) -> Res
     let mut entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for selected in images {
-        let manifest = store.manifest(&selected.image)?;
-        let config_name = format!("{}.json", manifest.config.digest.hex());
+        let contents = store.contents(&selected.image)?;
+        let config_name = format!("{}.json", contents.manifest.config.digest.hex());
         if written.insert(config_name.clone()) {
-            out.append_bytes(&config_name, &store.read_blob(&manifest.config.digest)?)?;
+            out.append_bytes(&config_name, &contents.config)?;
         }
         let mut layer_names = Vec::new();
-        for layer in store.layers(&selected.image)? {
+        for layer in &contents.layers {
             let name = format!("{}.tar", layer.diff_id.hex());
             if written.insert(name.clone()) {
                 write_layer(store, &layer.blob.digest, &name, out)?;

@@ -123,8 +123,8 @@ pub(crate) fn write(store: &Store, images: &[Selected], out: &mut TarOut) -> Res
     let mut entries = Vec::new();
     for selected in images {
         let manifest_digest = &selected.image.entry.manifest;
-        let manifest_bytes = store.read_blob(manifest_digest)?;
-        let manifest = store.manifest(&selected.image)?;
+        let contents = store.contents(&selected.image)?;
+        let (manifest_bytes, manifest) = (&contents.manifest_bytes, &contents.manifest);
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             if written.insert(blob.digest.clone()) {
                 let path = store.blob_path(&blob.digest);
@@ -136,7 +136,7 @@ pub(crate) fn write(store: &Store, images: &[Selected], out: &mut TarOut) -> Res
             }
         }
         if written.insert(manifest_digest.clone()) {
-            out.append_bytes(&blob_entry(manifest_digest), &manifest_bytes)?;
+            out.append_bytes(&blob_entry(manifest_digest), manifest_bytes)?;
         }
         let descriptor = |annotations| Descriptor {
             media_type: manifest

@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::fs;
 
 use crate::digest::Digest;
-use crate::manifest;
 use crate::reference::Reference;
 
 use super::fsutil::unique_name;
@@ -120,11 +119,13 @@ impl Store {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
         for entry in index.images.values() {
-            let (manifest, diff_ids) = self.manifest_and_diff_ids(&entry.manifest)?;
-            layers.extend(manifest::chain_ids(&diff_ids));
+            let contents = self.contents_of(&entry.manifest)?;
             blobs.insert(entry.manifest.clone());
-            blobs.insert(manifest.config.digest);
-            blobs.extend(manifest.layers.into_iter().map(|l| l.digest));
+            blobs.insert(contents.manifest.config.digest);
+            for layer in contents.layers {
+                blobs.insert(layer.blob.digest);
+                layers.insert(layer.chain_id);
+            }
         }
         Ok((blobs, layers))
     }

@@ -193,6 +193,19 @@ pub struct ImageLayer {
     pub dir: PathBuf,
 }
 
+/// What the store holds of one image, read once: for listing, inspecting and saving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageContents {
+    /// The manifest, byte for byte.
+    pub manifest_bytes: Vec<u8>,
+    /// The manifest, parsed.
+    pub manifest: manifest::Manifest,
+    /// The image config, byte for byte.
+    pub config: Vec<u8>,
+    /// The layers, base first.
+    pub layers: Vec<ImageLayer>,
+}
+
 /// What `layer.json` records of an unpacked layer.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -310,23 +323,25 @@ impl Store {
         }
     }
 
-    /// The image's manifest, parsed.
-    pub fn manifest(&self, image: &Image) -> Result<manifest::Manifest> {
-        self.read_manifest(&image.entry.manifest)
+    /// The image's layers, base first, with their unpacked directories (the overlay lower
+    /// directories of a container's root).
+    pub fn layers(&self, image: &Image) -> Result<Vec<ImageLayer>> {
+        Ok(self.contents(image)?.layers)
     }
 
-    fn read_manifest(&self, digest: &Digest) -> Result<manifest::Manifest> {
-        let bytes = self.read_blob(digest)?;
-        manifest::Manifest::parse(&bytes).map_err(|source| StoreError::Manifest {
-            what: "manifest",
-            digest: digest.clone(),
-            source,
-        })
+    /// The image's manifest, config and layers, each read once.
+    pub fn contents(&self, image: &Image) -> Result<ImageContents> {
+        self.contents_of(&image.entry.manifest)
     }
 
-    /// The stored manifest `digest` and the diff IDs its config lists.
-    fn manifest_and_diff_ids(&self, digest: &Digest) -> Result<(manifest::Manifest, Vec<Digest>)> {
-        let manifest = self.read_manifest(digest)?;
+    fn contents_of(&self, manifest_digest: &Digest) -> Result<ImageContents> {
+        let manifest_bytes = self.read_blob(manifest_digest)?;
+        let manifest =
+            manifest::Manifest::parse(&manifest_bytes).map_err(|source| StoreError::Manifest {
+                what: "manifest",
+                digest: manifest_digest.clone(),
+                source,
+            })?;
         let config = self.read_blob(&manifest.config.digest)?;
         let diff_ids =
             manifest::diff_ids(&config, &manifest).map_err(|source| StoreError::Manifest {
@@ -334,16 +349,11 @@ impl Store {
                 digest: manifest.config.digest.clone(),
                 source,
             })?;
-        Ok((manifest, diff_ids))
-    }
-
-    /// The image's layers, base first, with their unpacked directories.
-    pub fn layers(&self, image: &Image) -> Result<Vec<ImageLayer>> {
-        let (manifest, diff_ids) = self.manifest_and_diff_ids(&image.entry.manifest)?;
         let chain_ids = manifest::chain_ids(&diff_ids);
-        Ok(manifest
+        let layers = manifest
             .layers
-            .into_iter()
+            .iter()
+            .cloned()
             .zip(diff_ids)
             .zip(chain_ids)
             .map(|((blob, diff_id), chain_id)| ImageLayer {
@@ -352,7 +362,13 @@ impl Store {
                 diff_id,
                 chain_id,
             })
-            .collect())
+            .collect();
+        Ok(ImageContents {
+            manifest_bytes,
+            manifest,
+            config,
+            layers,
+        })
     }
 
     /// Points the tag `target` at the image `source` names (`flotilla tag`).

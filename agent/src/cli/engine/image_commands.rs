@@ -91,10 +91,9 @@ fn inspect(context: &Context, args: &InspectArgs) -> anyhow::Result<ExitCode> {
 
 /// Docker's `image inspect` object for one image, plus the manifest descriptor.
 fn describe(store: &Store, image: &Image) -> anyhow::Result<serde_json::Value> {
-    let manifest = store.manifest(image)?;
-    let config: serde_json::Value =
-        serde_json::from_slice(&store.read_blob(&manifest.config.digest)?)?;
-    let layers = store.layers(image)?;
+    let contents = store.contents(image)?;
+    let config: serde_json::Value = serde_json::from_slice(&contents.config)?;
+    let (manifest, layers) = (&contents.manifest, &contents.layers);
     let familiar = |names: &mut dyn Iterator<Item = &String>| -> Vec<String> {
         names
             .map(|n| {
@@ -119,7 +118,7 @@ fn describe(store: &Store, image: &Image) -> anyhow::Result<serde_json::Value> {
         "Architecture": config.get("architecture").cloned().unwrap_or(serde_json::Value::Null),
         "Variant": config.get("variant").cloned(),
         "Os": config.get("os").cloned().unwrap_or(serde_json::Value::Null),
-        "Size": images::image_size(store, image)?,
+        "Size": images::image_size(store, layers)?,
         "RootFS": {
             "Type": "layers",
             "Layers": layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
@@ -131,7 +130,7 @@ fn describe(store: &Store, image: &Image) -> anyhow::Result<serde_json::Value> {
         "Descriptor": {
             "mediaType": manifest.media_type,
             "digest": image.entry.manifest.to_string(),
-            "size": store.read_blob(&image.entry.manifest)?.len(),
+            "size": contents.manifest_bytes.len(),
         },
         "Layers": manifest.layers,
     }))

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use image::reference::Reference;
-use image::store::{Image, Store};
+use image::store::{ImageLayer, Store};
 
 use super::{human, Context};
 
@@ -133,8 +133,9 @@ fn rows(store: &Store, filter: Option<&str>) -> anyhow::Result<Vec<Row>> {
         filter.is_some_and(|f| f.rsplit('/').next().is_some_and(|last| last.contains(':')));
     let mut rows = Vec::new();
     for image in store.images()? {
-        let size = image_size(store, &image)?;
-        let created = created(store, &image);
+        let contents = store.contents(&image)?;
+        let size = image_size(store, &contents.layers)?;
+        let created = created(&contents.config);
         let digest = image
             .entry
             .repo_digests
@@ -179,21 +180,18 @@ fn rows(store: &Store, filter: Option<&str>) -> anyhow::Result<Vec<Row>> {
 }
 
 /// The unpacked size of an image: the sum of its layers' file contents.
-pub fn image_size(store: &Store, image: &Image) -> anyhow::Result<u64> {
+pub fn image_size(store: &Store, layers: &[ImageLayer]) -> anyhow::Result<u64> {
     let mut total = 0;
-    for layer in store.layers(image)? {
+    for layer in layers {
         total += store.layer_size(&layer.chain_id)?;
     }
     Ok(total)
 }
 
 /// When the image was built, from its config's `created` (0 when absent or unreadable).
-pub fn created(store: &Store, image: &Image) -> i64 {
-    store
-        .manifest(image)
+fn created(config: &[u8]) -> i64 {
+    serde_json::from_slice::<serde_json::Value>(config)
         .ok()
-        .and_then(|m| store.read_blob(&m.config.digest).ok())
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(|config| {
             config
                 .get("created")
