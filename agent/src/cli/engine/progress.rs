@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use image::digest::Digest;
 use image::manifest::Descriptor;
@@ -44,22 +44,51 @@ impl Progress {
     /// Ends the display: the bars stay on screen and what follows starts on a new line.
     pub fn finish(&self) {
         if let Progress::Bars { bars, .. } = self {
-            let bars = bars
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !bars.is_empty() {
+            if !lock(bars).is_empty() {
                 println!();
             }
         }
     }
 
-    fn line(&self, digest: &Digest, what: &str) {
-        if matches!(self, Progress::Lines) {
-            let mut out = std::io::stdout().lock();
-            // Progress is best effort: a closed stdout must not fail the pull.
-            let _ = writeln!(out, "{}: {what}", short(digest));
+    /// The bar of layer `digest`, if bars are shown.
+    fn bar(&self, digest: &Digest) -> Option<ProgressBar> {
+        match self {
+            Progress::Bars { bars, .. } => lock(bars).get(digest).cloned(),
+            Progress::Lines | Progress::Quiet => None,
         }
     }
+
+    /// Says that layer `digest` is done (`Already exists`, `Pull complete`): its bar ends with
+    /// the message, or a line says it.
+    fn done(&self, digest: &Digest, message: &'static str) {
+        match self {
+            Progress::Bars { .. } => {
+                if let Some(bar) = self.bar(digest) {
+                    bar.set_style(style("{prefix}: {msg}"));
+                    bar.finish_with_message(message);
+                }
+            }
+            Progress::Lines => line(digest, message),
+            Progress::Quiet => {}
+        }
+    }
+}
+
+/// Prints `DIGEST12: what`; progress is best effort, so a closed stdout must not fail the pull.
+fn line(digest: &Digest, what: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{}: {what}", short(digest));
+}
+
+/// The bars, even if a thread panicked while holding them (the map stays consistent).
+fn lock(
+    bars: &Mutex<HashMap<Digest, ProgressBar>>,
+) -> MutexGuard<'_, HashMap<Digest, ProgressBar>> {
+    bars.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A bar style from a template known to be valid.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// The 12 hex digits docker names layers by.
@@ -74,68 +103,31 @@ impl PullProgress for Progress {
                 Progress::Bars { multi, bars } => {
                     let bar = multi.add(ProgressBar::new(layer.size));
                     bar.set_style(
-                        ProgressStyle::with_template(
+                        style(
                             "{prefix}: {msg:<16} [{bar:30}] {decimal_bytes}/{decimal_total_bytes}",
                         )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),
                     );
                     bar.set_prefix(short(&layer.digest).to_owned());
-                    if *present {
-                        bar.set_style(
-                            ProgressStyle::with_template("{prefix}: {msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                        );
-                        bar.finish_with_message("Already exists");
-                    } else {
-                        bar.set_message("Downloading");
-                    }
-                    bars.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(layer.digest.clone(), bar);
+                    bar.set_message("Downloading");
+                    lock(bars).insert(layer.digest.clone(), bar);
                 }
-                Progress::Lines => self.line(
-                    &layer.digest,
-                    if *present {
-                        "Already exists"
-                    } else {
-                        "Pulling fs layer"
-                    },
-                ),
-                Progress::Quiet => {}
+                Progress::Lines if !present => line(&layer.digest, "Pulling fs layer"),
+                Progress::Lines | Progress::Quiet => {}
+            }
+            if *present {
+                self.done(&layer.digest, "Already exists");
             }
         }
     }
 
     fn advanced(&self, digest: &Digest, bytes: u64) {
-        if let Progress::Bars { bars, .. } = self {
-            if let Some(bar) = bars
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(digest)
-            {
-                bar.inc(bytes);
-            }
+        if let Some(bar) = self.bar(digest) {
+            bar.inc(bytes);
         }
     }
 
     fn finished(&self, digest: &Digest) {
-        match self {
-            Progress::Bars { bars, .. } => {
-                if let Some(bar) = bars
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(digest)
-                {
-                    bar.set_style(
-                        ProgressStyle::with_template("{prefix}: {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
-                    bar.finish_with_message("Pull complete");
-                }
-            }
-            Progress::Lines => self.line(digest, "Pull complete"),
-            Progress::Quiet => {}
-        }
+        self.done(digest, "Pull complete");
     }
 }
