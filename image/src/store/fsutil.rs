@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A name no other process or thread will pick: pid, a per-process counter and the clock.
-pub(crate) fn unique_name(prefix: &str) -> String {
+pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -24,7 +24,7 @@ pub(crate) fn unique_name(prefix: &str) -> String {
 /// Replaces `path` with `bytes` atomically and durably: a temporary file in the same directory
 /// is written, fsynced and renamed over `path`, then the directory is fsynced. A reader sees the
 /// old content or the new, never a mix; a crash leaves at worst a stray temporary file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -49,13 +49,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Fsyncs a directory, making the renames and unlinks in it durable.
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Flushes the whole file system holding `path` (one `syncfs(2)`): used once per image before
 /// the index starts to reference new content, instead of an fsync per unpacked file.
-pub(crate) fn syncfs(path: &Path) -> io::Result<()> {
+pub fn syncfs(path: &Path) -> io::Result<()> {
     let dir = File::open(path)?;
     rustix::fs::syncfs(&dir)?;
     Ok(())

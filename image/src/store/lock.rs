@@ -10,28 +10,34 @@ use rustix::io::Errno;
 
 /// A held lock on a file.
 #[derive(Debug)]
-pub(crate) struct FileLock {
-    _file: File,
+pub struct FileLock {
+    file: File,
 }
 
 impl FileLock {
     /// Waits for a shared lock on `path` (created if missing).
-    pub(crate) fn shared(path: &Path) -> io::Result<FileLock> {
+    pub fn shared(path: &Path) -> io::Result<FileLock> {
         Self::take(path, FlockOperation::LockShared)
     }
 
     /// Waits for an exclusive lock on `path` (created if missing).
-    pub(crate) fn exclusive(path: &Path) -> io::Result<FileLock> {
+    pub fn exclusive(path: &Path) -> io::Result<FileLock> {
         Self::take(path, FlockOperation::LockExclusive)
     }
 
     /// An exclusive lock on `path` if nobody holds any lock on it now, else `None`.
-    pub(crate) fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
+    pub fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
         match Self::take(path, FlockOperation::NonBlockingLockExclusive) {
             Ok(lock) => Ok(Some(lock)),
             Err(e) if e.raw_os_error() == Some(Errno::WOULDBLOCK.raw_os_error()) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The locked file: a process that inherits its descriptor shares the lock, which lasts
+    /// until every copy is closed.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     fn take(path: &Path, operation: FlockOperation) -> io::Result<FileLock> {
@@ -43,7 +49,7 @@ impl FileLock {
             .open(path)?;
         loop {
             match flock(&file, operation) {
-                Ok(()) => return Ok(FileLock { _file: file }),
+                Ok(()) => return Ok(FileLock { file }),
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -25,11 +25,11 @@
 //!   rest under the exclusive lock, so a crash at any point leaves at worst unreferenced
 //!   content (and staging in `tmp/`) that the next GC removes.
 
-mod fsutil;
+pub mod fsutil;
 mod gc;
 mod index;
 mod ingest;
-mod lock;
+pub mod lock;
 
 use std::fs;
 use std::io;
