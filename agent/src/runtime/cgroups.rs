@@ -131,11 +131,11 @@ impl Cgroups {
             enable(&dir, &unified.enable)?;
             for component in relative.parent().into_iter().flat_map(Path::components) {
                 dir.push(component);
-                create_dir(&dir, true)?;
+                create_parents(&dir)?;
                 enable(&dir, &unified.enable)?;
             }
             let dir = unified.mount_point.join(relative);
-            create_dir(&dir, false)?;
+            create_dir(&dir)?;
             self.membership.unified = Some(dir.clone());
             write_all(&dir, &unified.writes)?;
         }
@@ -143,9 +143,9 @@ impl Cgroups {
             let mount_point = &target.hierarchy.mount_point;
             let dir = mount_point.join(relative);
             if let Some(parent) = dir.parent() {
-                create_dir(parent, true)?;
+                create_parents(parent)?;
             }
-            create_dir(&dir, false)?;
+            create_dir(&dir)?;
             let name = mount_point
                 .file_name()
                 .unwrap_or_default()
@@ -329,14 +329,20 @@ fn enable(dir: &Path, controllers: &[&str]) -> Result<()> {
     write_file(&path, &missing.join(" "))
 }
 
-fn create_dir(dir: &Path, may_exist: bool) -> Result<()> {
-    match fs::create_dir(dir) {
-        Err(error) if may_exist && error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        result => result.map_err(|source| CgroupError::Create {
-            path: dir.to_owned(),
-            source,
-        }),
-    }
+/// Creates `dir`, which must not exist yet: a container's cgroup is its own.
+fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir(dir).map_err(|source| CgroupError::Create {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Creates `dir` and its missing parents; existing ones are shared with other containers.
+fn create_parents(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|source| CgroupError::Create {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
