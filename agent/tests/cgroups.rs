@@ -244,3 +244,37 @@ fn without_limits_a_container_is_still_tracked_for_kills_and_oom() {
         );
     }
 }
+
+#[test]
+fn a_value_the_kernel_refuses_is_named_and_nothing_is_left_behind() {
+    let parent = TestParent::new("refused");
+    // memory + swap below the memory limit: the kernel answers EINVAL.
+    let memory = LinuxMemoryBuilder::default()
+        .limit(64 << 20)
+        .swap(32 << 20)
+        .build()
+        .unwrap();
+    let resources = LinuxResourcesBuilder::default()
+        .memory(memory)
+        .build()
+        .unwrap();
+    let error = Cgroups::create(&parent.name, "bad", Some(&resources)).unwrap_err();
+    let dir = Path::new("/sys/fs/cgroup/memory")
+        .join(&parent.name)
+        .join("bad");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "write \"33554432\" to {}/memory.memsw.limit_in_bytes: Invalid argument (os error 22)",
+            dir.display()
+        )
+    );
+    assert!(!dir.exists());
+    let unified = Path::new("/sys/fs/cgroup/unified")
+        .join(&parent.name)
+        .join("bad");
+    assert!(
+        !unified.exists(),
+        "the cgroup2 dir created first is removed again"
+    );
+}
