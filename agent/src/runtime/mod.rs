@@ -1,0 +1,3 @@
+//! The container runtime: what turns an OCI runtime spec into running processes on this host.
+
+pub mod cgroups;
