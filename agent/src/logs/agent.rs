@@ -31,11 +31,19 @@ pub enum AgentLogTarget {
 pub fn init_agent_logging(name: &str) -> Result<AgentLogTarget, AgentLogError> {
     let registry = tracing_subscriber::registry();
     if Path::new(JOURNAL_SOCKET).exists() {
-        let journal = tracing_journald::layer().map_err(AgentLogError::Journal)?.with_syslog_identifier(name.to_owned());
-        registry.with(journal.with_filter(LevelFilter::INFO)).try_init()?;
+        let journal = tracing_journald::layer()
+            .map_err(AgentLogError::Journal)?
+            .with_syslog_identifier(name.to_owned());
+        registry
+            .with(journal.with_filter(LevelFilter::INFO))
+            .try_init()?;
         return Ok(AgentLogTarget::Journal);
     }
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
-    registry.with(stderr.with_filter(LevelFilter::INFO)).try_init()?;
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    registry
+        .with(stderr.with_filter(LevelFilter::INFO))
+        .try_init()?;
     Ok(AgentLogTarget::Stderr)
 }

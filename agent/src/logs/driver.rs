@@ -91,7 +91,11 @@ impl LogDriver {
     /// The journal if `config.journal_socket` exists, else the json-file at `config.json_path`.
     pub fn open(config: &LogConfig) -> Result<Self, DriverError> {
         let id = &config.container_id;
-        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if id.len() != 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DriverError::ContainerId(id.clone()));
         }
         if config.journal_socket.exists() {
@@ -102,7 +106,10 @@ impl LogDriver {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| DriverError::OpenJsonFile { path: path.clone(), source })?;
+            .map_err(|source| DriverError::OpenJsonFile {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Self::JsonFile(JsonFileLog { file, path }))
     }
 
@@ -121,7 +128,13 @@ impl LogDriver {
             Self::Journal(_) => ("journald", String::new()),
             Self::JsonFile(json) => ("json-file", json.path.display().to_string()),
         };
-        LogDescription { log_config: InspectLogConfig { kind, config: BTreeMap::new() }, log_path }
+        LogDescription {
+            log_config: InspectLogConfig {
+                kind,
+                config: BTreeMap::new(),
+            },
+            log_path,
+        }
     }
 }
 
@@ -139,32 +152,55 @@ impl JournalLog {
         let fields = vec![
             ("CONTAINER_ID", tag.clone()),
             ("CONTAINER_ID_FULL", config.container_id.clone()),
-            ("CONTAINER_NAME", config.name.trim_start_matches('/').to_owned()),
+            (
+                "CONTAINER_NAME",
+                config.name.trim_start_matches('/').to_owned(),
+            ),
             ("CONTAINER_TAG", tag.clone()),
             ("IMAGE_NAME", config.image.clone()),
             ("SYSLOG_IDENTIFIER", tag),
         ];
         let mut random = [0u8; 24];
-        File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random)).map_err(DriverError::Random)?;
+        File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut random))
+            .map_err(DriverError::Random)?;
         let partial_id_prefix: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let writer = JournalWriter::new(&config.journal_socket)?;
-        Ok(Self { writer, fields, partial_id_prefix: partial_id_prefix[..47].to_owned() })
+        Ok(Self {
+            writer,
+            fields,
+            partial_id_prefix: partial_id_prefix[..47].to_owned(),
+        })
     }
 
     fn write(&self, stream: Stream, piece: &Piece, time: SystemTime) -> Result<(), DriverError> {
         let timestamp = format_rfc3339_nano(time);
-        let mut fields: Vec<(&str, &[u8])> = vec![("MESSAGE", &piece.bytes), ("PRIORITY", stream.priority().as_bytes())];
-        fields.extend(self.fields.iter().map(|(name, value)| (*name, value.as_bytes())));
+        let mut fields: Vec<(&str, &[u8])> = vec![
+            ("MESSAGE", &piece.bytes),
+            ("PRIORITY", stream.priority().as_bytes()),
+        ];
+        fields.extend(
+            self.fields
+                .iter()
+                .map(|(name, value)| (*name, value.as_bytes())),
+        );
         fields.push(("SYSLOG_TIMESTAMP", timestamp.as_bytes()));
         let partial = piece.partial.map(|p| {
             // 64 hex like docker's random ids: random per driver, then the stream and line number
             let stream_digit = u8::from(stream == Stream::Stderr);
-            (format!("{}{stream_digit}{:016x}", self.partial_id_prefix, p.line), p.ordinal.to_string(), p.last)
+            (
+                format!("{}{stream_digit}{:016x}", self.partial_id_prefix, p.line),
+                p.ordinal.to_string(),
+                p.last,
+            )
         });
         if let Some((id, ordinal, last)) = &partial {
             fields.push(("CONTAINER_PARTIAL_ID", id.as_bytes()));
             fields.push(("CONTAINER_PARTIAL_ORDINAL", ordinal.as_bytes()));
-            fields.push(("CONTAINER_PARTIAL_LAST", if *last { b"true" } else { b"false" }));
+            fields.push((
+                "CONTAINER_PARTIAL_LAST",
+                if *last { b"true" } else { b"false" },
+            ));
             if !last {
                 fields.push(("CONTAINER_PARTIAL_MESSAGE", b"true"));
             }
@@ -197,7 +233,11 @@ impl JsonLine {
         if piece.partial.is_none_or(|p| p.last) {
             log.push('\n');
         }
-        Self { log, stream, time: format_rfc3339_nano(time) }
+        Self {
+            log,
+            stream,
+            time: format_rfc3339_nano(time),
+        }
     }
 }
 
@@ -207,12 +247,20 @@ impl JsonFileLog {
         &self.path
     }
 
-    fn write(&mut self, stream: Stream, piece: &Piece, time: SystemTime) -> Result<(), DriverError> {
+    fn write(
+        &mut self,
+        stream: Stream,
+        piece: &Piece,
+        time: SystemTime,
+    ) -> Result<(), DriverError> {
         let mut line = serde_json::to_vec(&JsonLine::new(stream, piece, time)).unwrap_or_default();
         line.push(b'\n');
         self.file
             .write_all(&line)
-            .map_err(|source| DriverError::WriteJsonFile { path: self.path.clone(), source })
+            .map_err(|source| DriverError::WriteJsonFile {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -236,10 +284,24 @@ mod tests {
     #[test]
     fn json_lines_look_like_dockers() {
         let time = std::time::UNIX_EPOCH + std::time::Duration::new(1_795_564_800, 123_456_789);
-        let whole = Piece { bytes: b"hi \"you\"".to_vec(), partial: None };
-        let line = serde_json::to_string(&JsonLine::new(Stream::Stdout, &whole, time)).expect("json");
-        assert_eq!(line, r#"{"log":"hi \"you\"\n","stream":"stdout","time":"2026-11-25T00:00:00.123456789Z"}"#);
-        let piece = Piece { bytes: b"abc".to_vec(), partial: Some(Partial { line: 0, ordinal: 1, last: false }) };
+        let whole = Piece {
+            bytes: b"hi \"you\"".to_vec(),
+            partial: None,
+        };
+        let line =
+            serde_json::to_string(&JsonLine::new(Stream::Stdout, &whole, time)).expect("json");
+        assert_eq!(
+            line,
+            r#"{"log":"hi \"you\"\n","stream":"stdout","time":"2026-11-25T00:00:00.123456789Z"}"#
+        );
+        let piece = Piece {
+            bytes: b"abc".to_vec(),
+            partial: Some(Partial {
+                line: 0,
+                ordinal: 1,
+                last: false,
+            }),
+        };
         assert_eq!(JsonLine::new(Stream::Stderr, &piece, time).log, "abc");
     }
 
@@ -248,7 +310,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = config(dir.path());
         let mut driver = LogDriver::open(&config).expect("open");
-        driver.write(Stream::Stderr, &Piece { bytes: b"oops".to_vec(), partial: None }).expect("write");
+        driver
+            .write(
+                Stream::Stderr,
+                &Piece {
+                    bytes: b"oops".to_vec(),
+                    partial: None,
+                },
+            )
+            .expect("write");
         let description = serde_json::to_value(driver.describe()).expect("json");
         assert_eq!(
             description,
@@ -263,7 +333,10 @@ mod tests {
     fn short_or_upper_case_ids_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         for id in ["0123456789ab", &ID.to_uppercase()] {
-            let config = LogConfig { container_id: id.to_owned(), ..config(dir.path()) };
+            let config = LogConfig {
+                container_id: id.to_owned(),
+                ..config(dir.path())
+            };
             let err = LogDriver::open(&config).expect_err(id);
             assert!(err.to_string().contains(id), "{err}");
         }

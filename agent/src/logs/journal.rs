@@ -45,7 +45,10 @@ impl JournalWriter {
     /// A writer sending to the journal socket at `path` (normally [`JOURNAL_SOCKET`]).
     pub fn new(path: &Path) -> Result<Self, JournalError> {
         let socket = UnixDatagram::unbound().map_err(JournalError::Socket)?;
-        Ok(Self { socket, path: path.to_owned() })
+        Ok(Self {
+            socket,
+            path: path.to_owned(),
+        })
     }
 
     /// The socket this writer sends to.
@@ -58,10 +61,22 @@ impl JournalWriter {
         let entry = encode(fields)?;
         match self.socket.send_to(&entry, &self.path) {
             Ok(_) => Ok(()),
-            Err(e) if matches!(Errno::from_raw(e.raw_os_error().unwrap_or(0)), Errno::EMSGSIZE | Errno::ENOBUFS) => {
-                self.send_memfd(&entry).map_err(|source| JournalError::Memfd { path: self.path.clone(), source })
+            Err(e)
+                if matches!(
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    Errno::EMSGSIZE | Errno::ENOBUFS
+                ) =>
+            {
+                self.send_memfd(&entry)
+                    .map_err(|source| JournalError::Memfd {
+                        path: self.path.clone(),
+                        source,
+                    })
             }
-            Err(source) => Err(JournalError::Send { path: self.path.clone(), source }),
+            Err(source) => Err(JournalError::Send {
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 
@@ -70,11 +85,20 @@ impl JournalWriter {
         let flags = MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC;
         let mut memfd = File::from(memfd_create(NAME, flags)?);
         memfd.write_all(entry)?;
-        let seals = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SEAL;
+        let seals = SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SEAL;
         fcntl(memfd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))?;
         let address = UnixAddr::new(&self.path)?;
         let fds = [memfd.as_raw_fd()];
-        sendmsg(self.socket.as_raw_fd(), &[], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), Some(&address))?;
+        sendmsg(
+            self.socket.as_raw_fd(),
+            &[],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            Some(&address),
+        )?;
         Ok(())
     }
 }
@@ -105,7 +129,9 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 64
         && !name.starts_with('_')
         && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]

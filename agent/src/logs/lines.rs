@@ -43,7 +43,12 @@ impl Default for LineSplitter {
 impl LineSplitter {
     /// A splitter cutting lines longer than `max` bytes (at least 1) into pieces.
     pub fn with_max_piece(max: usize) -> Self {
-        Self { max: max.max(1), pending: Vec::new(), split_lines: 0, pieces_of_line: 0 }
+        Self {
+            max: max.max(1),
+            pending: Vec::new(),
+            split_lines: 0,
+            pieces_of_line: 0,
+        }
     }
 
     /// Takes the next chunk of the stream and returns the pieces it completes.
@@ -63,7 +68,10 @@ impl LineSplitter {
                     let bytes = rest[..self.max].to_vec();
                     self.pieces_of_line += 1;
                     let partial = self.partial(false);
-                    pieces.push(Piece { bytes, partial: Some(partial) });
+                    pieces.push(Piece {
+                        bytes,
+                        partial: Some(partial),
+                    });
                     start += self.max;
                 }
                 _ => break,
@@ -85,17 +93,27 @@ impl LineSplitter {
 
     fn end_line(&mut self, bytes: Vec<u8>) -> Piece {
         if self.pieces_of_line == 0 {
-            return Piece { bytes, partial: None };
+            return Piece {
+                bytes,
+                partial: None,
+            };
         }
         self.pieces_of_line += 1;
         let partial = self.partial(true);
         self.split_lines += 1;
         self.pieces_of_line = 0;
-        Piece { bytes, partial: Some(partial) }
+        Piece {
+            bytes,
+            partial: Some(partial),
+        }
     }
 
     fn partial(&self, last: bool) -> Partial {
-        Partial { line: self.split_lines, ordinal: self.pieces_of_line, last }
+        Partial {
+            line: self.split_lines,
+            ordinal: self.pieces_of_line,
+            last,
+        }
     }
 }
 
@@ -125,7 +143,10 @@ mod tests {
 
     #[test]
     fn short_lines_come_out_whole_without_newlines() {
-        let pieces = split(MAX_PIECE, &[b"hel".to_vec(), b"lo\nworld\nta".to_vec(), b"il".to_vec()]);
+        let pieces = split(
+            MAX_PIECE,
+            &[b"hel".to_vec(), b"lo\nworld\nta".to_vec(), b"il".to_vec()],
+        );
         let texts: Vec<&[u8]> = pieces.iter().map(|p| p.bytes.as_slice()).collect();
         assert_eq!(texts, [&b"hello"[..], b"world", b"tail"]);
         assert!(pieces.iter().all(|p| p.partial.is_none()));
@@ -143,9 +164,21 @@ mod tests {
         assert_eq!(
             marks,
             [
-                Some(Partial { line: 0, ordinal: 1, last: false }),
-                Some(Partial { line: 0, ordinal: 2, last: false }),
-                Some(Partial { line: 0, ordinal: 3, last: true }),
+                Some(Partial {
+                    line: 0,
+                    ordinal: 1,
+                    last: false
+                }),
+                Some(Partial {
+                    line: 0,
+                    ordinal: 2,
+                    last: false
+                }),
+                Some(Partial {
+                    line: 0,
+                    ordinal: 3,
+                    last: true
+                }),
                 None,
             ]
         );
@@ -156,7 +189,14 @@ mod tests {
         let pieces = split(4, &[b"abcdefgh".to_vec()]);
         let last = pieces.last().expect("pieces");
         assert_eq!(last.bytes, b"efgh");
-        assert_eq!(last.partial, Some(Partial { line: 0, ordinal: 2, last: true }));
+        assert_eq!(
+            last.partial,
+            Some(Partial {
+                line: 0,
+                ordinal: 2,
+                last: true
+            })
+        );
     }
 
     proptest! {

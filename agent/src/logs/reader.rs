@@ -26,11 +26,18 @@ pub enum ReadError {
     #[error("run journalctl: {0}")]
     Spawn(io::Error),
     #[error("journalctl exited with {status}: {stderr}")]
-    Journalctl { status: std::process::ExitStatus, stderr: String },
+    Journalctl {
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
     #[error("read log {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("parse log entry {entry:?} from {path}: {source}")]
-    Parse { path: PathBuf, entry: String, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        entry: String,
+        source: serde_json::Error,
+    },
     #[error("write logs: {0}")]
     Write(io::Error),
 }
@@ -40,7 +47,10 @@ pub enum ReadError {
 pub enum LogSource {
     /// The journal entries with this `CONTAINER_ID_FULL`; `directory` reads a journal directory
     /// (`journalctl -D`) instead of the system journal.
-    Journal { container_id: String, directory: Option<PathBuf> },
+    Journal {
+        container_id: String,
+        directory: Option<PathBuf>,
+    },
     /// A docker json-file log.
     JsonFile(PathBuf),
 }
@@ -69,9 +79,17 @@ pub fn read_logs(
     stderr: &mut dyn Write,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), ReadError> {
-    let mut out = Output { query, stdout, stderr, joiner: Joiner::default() };
+    let mut out = Output {
+        query,
+        stdout,
+        stderr,
+        joiner: Joiner::default(),
+    };
     match source {
-        LogSource::Journal { container_id, directory } => read_journal(container_id, directory.as_ref(), &mut out, stop),
+        LogSource::Journal {
+            container_id,
+            directory,
+        } => read_journal(container_id, directory.as_ref(), &mut out, stop),
         LogSource::JsonFile(path) => read_json_file(&path.clone(), &mut out, stop),
     }
 }
@@ -126,11 +144,14 @@ impl Output<'_> {
         }
         line.extend_from_slice(bytes);
         line.push(b'\n');
-        sink.write_all(&line).and_then(|()| sink.flush()).map_err(ReadError::Write)
+        sink.write_all(&line)
+            .and_then(|()| sink.flush())
+            .map_err(ReadError::Write)
     }
 
     fn wanted(&self, time: SystemTime) -> bool {
-        self.query.since.is_none_or(|since| time >= since) && self.query.until.is_none_or(|until| time <= until)
+        self.query.since.is_none_or(|since| time >= since)
+            && self.query.until.is_none_or(|until| time <= until)
     }
 }
 
@@ -151,14 +172,22 @@ fn read_journal(
     for (option, time) in [("--since", out.query.since), ("--until", out.query.until)] {
         if let Some(time) = time {
             let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-            command.arg(format!("{option}=@{}.{:06}", since_epoch.as_secs(), since_epoch.subsec_micros()));
+            command.arg(format!(
+                "{option}=@{}.{:06}",
+                since_epoch.as_secs(),
+                since_epoch.subsec_micros()
+            ));
         }
     }
     if out.query.follow {
         command.arg("--follow");
     }
     command.arg(format!("CONTAINER_ID_FULL={container_id}"));
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(ReadError::Spawn)?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(ReadError::Spawn)?;
     let journal = child.stdout.take().map(BufReader::new);
     let (sender, receiver) = mpsc::channel();
     let pump = thread::spawn(move || {
@@ -168,7 +197,9 @@ fn read_journal(
             }
         }
     });
-    let path = directory.cloned().unwrap_or_else(|| PathBuf::from("the journal"));
+    let path = directory
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("the journal"));
     let result = loop {
         match receiver.recv_timeout(POLL) {
             Ok(Ok(line)) => {
@@ -177,15 +208,21 @@ fn read_journal(
                     entry: String::from_utf8_lossy(&line).into_owned(),
                     source,
                 });
-                let written = entry.and_then(|entry| match entry.and_then(|e| out.joiner.push(e)) {
-                    Some((stream, bytes, time)) => out.emit(stream, &bytes, time),
-                    None => Ok(()),
-                });
+                let written =
+                    entry.and_then(|entry| match entry.and_then(|e| out.joiner.push(e)) {
+                        Some((stream, bytes, time)) => out.emit(stream, &bytes, time),
+                        None => Ok(()),
+                    });
                 if let Err(e) = written {
                     break Err(e);
                 }
             }
-            Ok(Err(source)) => break Err(ReadError::Read { path: path.clone(), source }),
+            Ok(Err(source)) => {
+                break Err(ReadError::Read {
+                    path: path.clone(),
+                    source,
+                })
+            }
             Err(RecvTimeoutError::Timeout) if stop() => break Ok(()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
@@ -201,8 +238,14 @@ fn read_journal(
     let _ = pump.join();
     if finished && !status.success() && result.is_ok() {
         let mut stderr = String::new();
-        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
-        return Err(ReadError::Journalctl { status, stderr: stderr.trim().to_owned() });
+        let _ = child
+            .stderr
+            .take()
+            .map(|mut e| e.read_to_string(&mut stderr));
+        return Err(ReadError::Journalctl {
+            status,
+            stderr: stderr.trim().to_owned(),
+        });
     }
     result
 }
@@ -214,15 +257,30 @@ fn journal_entry(line: &[u8]) -> Result<Option<Entry>, serde_json::Error> {
     let bytes = match fields.get("MESSAGE") {
         Some(Value::String(message)) => message.clone().into_bytes(),
         // journalctl shows a message that is not UTF-8 as an array of its bytes
-        Some(Value::Array(bytes)) => bytes.iter().filter_map(Value::as_u64).map(|b| b as u8).collect(),
+        Some(Value::Array(bytes)) => bytes
+            .iter()
+            .filter_map(Value::as_u64)
+            .map(|b| b as u8)
+            .collect(),
         _ => return Ok(None),
     };
-    let stream = if text("PRIORITY") == Some("3") { Stream::Stderr } else { Stream::Stdout };
+    let stream = if text("PRIORITY") == Some("3") {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
+    };
     let logged = text("SYSLOG_TIMESTAMP").and_then(|t| parse_rfc3339(t).ok());
-    let received = text("__REALTIME_TIMESTAMP").and_then(|t| t.parse().ok()).map(|us| UNIX_EPOCH + Duration::from_micros(us));
+    let received = text("__REALTIME_TIMESTAMP")
+        .and_then(|t| t.parse().ok())
+        .map(|us| UNIX_EPOCH + Duration::from_micros(us));
     let time = logged.or(received).unwrap_or(UNIX_EPOCH);
     let continued = text("CONTAINER_PARTIAL_MESSAGE") == Some("true");
-    Ok(Some(Entry { stream, bytes, time, continued }))
+    Ok(Some(Entry {
+        stream,
+        bytes,
+        time,
+        continued,
+    }))
 }
 
 /// One json-file line (without its newline).
@@ -234,18 +292,36 @@ fn json_entry(line: &[u8]) -> Result<Entry, serde_json::Error> {
         bytes.pop();
     }
     let time = parse_rfc3339(&line.time).unwrap_or(UNIX_EPOCH);
-    Ok(Entry { stream: line.stream, bytes, time, continued })
+    Ok(Entry {
+        stream: line.stream,
+        bytes,
+        time,
+        continued,
+    })
 }
 
-fn read_json_file(path: &PathBuf, out: &mut Output<'_>, stop: &dyn Fn() -> bool) -> Result<(), ReadError> {
-    let file = File::open(path).map_err(|source| ReadError::Read { path: path.clone(), source })?;
+fn read_json_file(
+    path: &PathBuf,
+    out: &mut Output<'_>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), ReadError> {
+    let file = File::open(path).map_err(|source| ReadError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let mut reader = BufReader::new(file);
     let mut partial_line = Vec::new();
-    let mut tail: Option<VecDeque<(Stream, Vec<u8>, SystemTime)>> = out.query.tail.map(VecDeque::with_capacity);
+    let mut tail: Option<VecDeque<(Stream, Vec<u8>, SystemTime)>> =
+        out.query.tail.map(VecDeque::with_capacity);
     let mut stopping = false;
     loop {
         let mut chunk = Vec::new();
-        let read = reader.read_until(b'\n', &mut chunk).map_err(|source| ReadError::Read { path: path.clone(), source })?;
+        let read = reader
+            .read_until(b'\n', &mut chunk)
+            .map_err(|source| ReadError::Read {
+                path: path.clone(),
+                source,
+            })?;
         partial_line.extend_from_slice(&chunk);
         if partial_line.ends_with(b"\n") {
             let line = std::mem::take(&mut partial_line);
@@ -254,7 +330,9 @@ fn read_json_file(path: &PathBuf, out: &mut Output<'_>, stop: &dyn Fn() -> bool)
                 entry: String::from_utf8_lossy(&line).trim_end().to_owned(),
                 source,
             })?;
-            let Some((stream, bytes, time)) = out.joiner.push(entry) else { continue };
+            let Some((stream, bytes, time)) = out.joiner.push(entry) else {
+                continue;
+            };
             if !out.wanted(time) {
                 continue;
             }
@@ -316,8 +394,18 @@ mod tests {
 
     fn read(path: &std::path::Path, query: &LogQuery) -> (String, String) {
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        read_logs(&LogSource::JsonFile(path.to_owned()), query, &mut stdout, &mut stderr, &|| true).expect("read");
-        (String::from_utf8(stdout).expect("utf-8"), String::from_utf8(stderr).expect("utf-8"))
+        read_logs(
+            &LogSource::JsonFile(path.to_owned()),
+            query,
+            &mut stdout,
+            &mut stderr,
+            &|| true,
+        )
+        .expect("read");
+        (
+            String::from_utf8(stdout).expect("utf-8"),
+            String::from_utf8(stderr).expect("utf-8"),
+        )
     }
 
     #[test]
@@ -328,13 +416,24 @@ mod tests {
         let long = "y".repeat(40 * 1024);
         log(&mut driver, Stream::Stdout, &mut out, b"one\ntw");
         log(&mut driver, Stream::Stderr, &mut err, b"bad\n");
-        log(&mut driver, Stream::Stdout, &mut out, format!("o\n{long}\nthree\n").as_bytes());
+        log(
+            &mut driver,
+            Stream::Stdout,
+            &mut out,
+            format!("o\n{long}\nthree\n").as_bytes(),
+        );
         let text = std::fs::read_to_string(&path).expect("log file");
         assert_eq!(text.lines().count(), 7, "40 KiB line in 3 pieces");
         let (stdout, stderr) = read(&path, &LogQuery::default());
         assert_eq!(stdout, format!("one\ntwo\n{long}\nthree\n"));
         assert_eq!(stderr, "bad\n");
-        let (stdout, _) = read(&path, &LogQuery { tail: Some(2), ..LogQuery::default() });
+        let (stdout, _) = read(
+            &path,
+            &LogQuery {
+                tail: Some(2),
+                ..LogQuery::default()
+            },
+        );
         assert_eq!(stdout, format!("{long}\nthree\n"));
     }
 
@@ -350,8 +449,19 @@ mod tests {
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
         let since = parse_rfc3339("2026-11-24T10:30:00Z").ok();
         let until = parse_rfc3339("2026-11-24T11:30:00Z").ok();
-        let query = LogQuery { since, until, timestamps: true, ..LogQuery::default() };
-        assert_eq!(read(&path, &query), ("2026-11-24T11:00:00.500000000Z mid\n".to_owned(), String::new()));
+        let query = LogQuery {
+            since,
+            until,
+            timestamps: true,
+            ..LogQuery::default()
+        };
+        assert_eq!(
+            read(&path, &query),
+            (
+                "2026-11-24T11:00:00.500000000Z mid\n".to_owned(),
+                String::new()
+            )
+        );
     }
 
     #[test]
@@ -365,31 +475,64 @@ mod tests {
             asked.set(asked.get() + 1);
             if asked.get() == 2 {
                 let line = r#"{"log":"after\n","stream":"stdout","time":"2026-11-24T12:00:00Z"}"#;
-                let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open log");
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .expect("open log");
                 writeln!(file, "{line}").expect("append");
             }
             asked.get() >= 3
         };
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let query = LogQuery { follow: true, ..LogQuery::default() };
-        read_logs(&LogSource::JsonFile(path.clone()), &query, &mut stdout, &mut stderr, &stop).expect("follow");
+        let query = LogQuery {
+            follow: true,
+            ..LogQuery::default()
+        };
+        read_logs(
+            &LogSource::JsonFile(path.clone()),
+            &query,
+            &mut stdout,
+            &mut stderr,
+            &stop,
+        )
+        .expect("follow");
         assert_eq!(String::from_utf8_lossy(&stdout), "before\nafter\n");
     }
 
     #[test]
     fn journal_messages_given_as_byte_arrays_are_bytes() {
-        let entry = journal_entry(br#"{"MESSAGE":[104,255,10,105],"PRIORITY":"3","__REALTIME_TIMESTAMP":"1000001"}"#)
-            .expect("json")
-            .expect("entry");
+        let entry = journal_entry(
+            br#"{"MESSAGE":[104,255,10,105],"PRIORITY":"3","__REALTIME_TIMESTAMP":"1000001"}"#,
+        )
+        .expect("json")
+        .expect("entry");
         let time = UNIX_EPOCH + Duration::from_micros(1_000_001);
-        assert_eq!(entry, Entry { stream: Stream::Stderr, bytes: b"h\xff\ni".to_vec(), time, continued: false });
+        assert_eq!(
+            entry,
+            Entry {
+                stream: Stream::Stderr,
+                bytes: b"h\xff\ni".to_vec(),
+                time,
+                continued: false
+            }
+        );
     }
 
     #[test]
     fn a_missing_json_file_is_named() {
         let query = LogQuery::default();
-        let err = read_logs(&LogSource::JsonFile("/nonexistent/x-json.log".into()), &query, &mut io::sink(), &mut io::sink(), &|| true)
-            .expect_err("missing");
-        assert!(err.to_string().starts_with("read log /nonexistent/x-json.log: "), "{err}");
+        let err = read_logs(
+            &LogSource::JsonFile("/nonexistent/x-json.log".into()),
+            &query,
+            &mut io::sink(),
+            &mut io::sink(),
+            &|| true,
+        )
+        .expect_err("missing");
+        assert!(
+            err.to_string()
+                .starts_with("read log /nonexistent/x-json.log: "),
+            "{err}"
+        );
     }
 }

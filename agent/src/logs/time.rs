@@ -13,7 +13,10 @@ pub enum TimeError {
 }
 
 fn invalid(value: &str, reason: impl Into<String>) -> TimeError {
-    TimeError::Invalid { value: value.to_owned(), reason: reason.into() }
+    TimeError::Invalid {
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// Go's `time.RFC3339Nano` in UTC, trailing zeros of the fraction dropped (json-file's `time`).
@@ -51,7 +54,9 @@ fn format_seconds(time: SystemTime) -> (String, u32) {
 /// Parses an RFC 3339 time with a zone, as written in json-file logs and `SYSLOG_TIMESTAMP`.
 pub fn parse_rfc3339(value: &str) -> Result<SystemTime, TimeError> {
     let parsed = parse_date_time(value)?;
-    let offset = parsed.offset.ok_or_else(|| invalid(value, "no time zone"))?;
+    let offset = parsed
+        .offset
+        .ok_or_else(|| invalid(value, "no time zone"))?;
     if parsed.hour.is_none() || parsed.second.is_none() {
         return Err(invalid(value, "no seconds"));
     }
@@ -60,7 +65,11 @@ pub fn parse_rfc3339(value: &str) -> Result<SystemTime, TimeError> {
 
 /// Parses a `--since`/`--until` value with docker's rules; `now` anchors durations and
 /// `local_offset_seconds` (east of UTC) is the zone of times written without one.
-pub fn parse_since(value: &str, now: SystemTime, local_offset_seconds: i32) -> Result<SystemTime, TimeError> {
+pub fn parse_since(
+    value: &str,
+    now: SystemTime,
+    local_offset_seconds: i32,
+) -> Result<SystemTime, TimeError> {
     if value != "0" {
         if let Some(ago) = parse_go_duration(value) {
             return Ok(if ago >= 0 {
@@ -81,10 +90,19 @@ fn parse_unix(value: &str) -> Result<SystemTime, TimeError> {
     let (seconds, fraction) = value.split_once('.').unwrap_or((value, ""));
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if seconds.is_empty() || !all_digits(seconds) || !all_digits(fraction) || fraction.len() > 9 {
-        return Err(invalid(value, "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]"));
+        return Err(invalid(
+            value,
+            "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]",
+        ));
     }
-    let seconds: u64 = seconds.parse().map_err(|_| invalid(value, "unix seconds out of range"))?;
-    let nanos = if fraction.is_empty() { 0 } else { format!("{fraction:0<9}").parse().unwrap_or(0) };
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| invalid(value, "unix seconds out of range"))?;
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<9}").parse().unwrap_or(0)
+    };
     Ok(UNIX_EPOCH + Duration::new(seconds, nanos))
 }
 
@@ -100,13 +118,17 @@ fn parse_go_duration(value: &str) -> Option<i64> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number = &rest[..number_end];
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return None;
         }
         rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -122,7 +144,11 @@ fn parse_go_duration(value: &str) -> Option<i64> {
     if total > i64::MAX as f64 {
         return None;
     }
-    Some(if negative { -(total as i64) } else { total as i64 })
+    Some(if negative {
+        -(total as i64)
+    } else {
+        total as i64
+    })
 }
 
 /// `YYYY-MM-DD[Thh[:mm[:ss[.fraction]]]][Z|±hh:mm]`, the forms docker's `GetTimestamp` accepts.
@@ -146,7 +172,8 @@ impl DateTime {
         if utc >= 0 {
             UNIX_EPOCH + Duration::new(utc as u64, self.nanos)
         } else {
-            UNIX_EPOCH - Duration::new(utc.unsigned_abs(), 0) + Duration::from_nanos(self.nanos.into())
+            UNIX_EPOCH - Duration::new(utc.unsigned_abs(), 0)
+                + Duration::from_nanos(self.nanos.into())
         }
     }
 }
@@ -185,7 +212,10 @@ fn parse_date_time(value: &str) -> Result<DateTime, TimeError> {
                 if cursor.eat('.') {
                     let digits = cursor.digits();
                     if digits.is_empty() || digits.len() > 9 {
-                        return Err(invalid(value, "fraction of a second must have 1 to 9 digits"));
+                        return Err(invalid(
+                            value,
+                            "fraction of a second must have 1 to 9 digits",
+                        ));
                     }
                     parsed.nanos = format!("{digits:0<9}").parse().unwrap_or(0);
                 }
@@ -197,7 +227,10 @@ fn parse_date_time(value: &str) -> Result<DateTime, TimeError> {
     }
     parsed.offset = cursor.zone()?;
     if cursor.at != value.len() {
-        return Err(invalid(value, format!("unexpected {:?}", &value[cursor.at..])));
+        return Err(invalid(
+            value,
+            format!("unexpected {:?}", &value[cursor.at..]),
+        ));
     }
     Ok(parsed)
 }
@@ -230,15 +263,20 @@ impl Cursor<'_> {
 
     fn digits(&mut self) -> &str {
         let rest = &self.value[self.at..];
-        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         self.at += end;
         &rest[..end]
     }
 
     fn number(&mut self, width: usize, what: &str) -> Result<u32, TimeError> {
         let rest = &self.value[self.at..];
-        let digits = rest.get(..width).filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
-        let digits = digits.ok_or_else(|| invalid(self.value, format!("expected a {width}-digit {what}")))?;
+        let digits = rest
+            .get(..width)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()));
+        let digits = digits
+            .ok_or_else(|| invalid(self.value, format!("expected a {width}-digit {what}")))?;
         self.at += width;
         Ok(digits.parse().unwrap_or(0))
     }
@@ -291,11 +329,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -314,9 +357,15 @@ mod tests {
     fn formats_like_go_and_docker() {
         let t = at(NOW + 36_000, 123_450_000);
         assert_eq!(format_rfc3339_nano(t), "2026-11-25T10:00:00.12345Z");
-        assert_eq!(format_rfc3339_nano_fixed(t), "2026-11-25T10:00:00.123450000Z");
+        assert_eq!(
+            format_rfc3339_nano_fixed(t),
+            "2026-11-25T10:00:00.123450000Z"
+        );
         assert_eq!(format_rfc3339_nano(at(NOW, 0)), "2026-11-25T00:00:00Z");
-        assert_eq!(format_rfc3339_nano(at(951_782_400, 0)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            format_rfc3339_nano(at(951_782_400, 0)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
@@ -351,10 +400,18 @@ mod tests {
             ("2026-11-25T01:02:03Z", 3600, at(NOW + 3723, 0)),
             ("2026-11-25T01:02:03+01:00", 0, at(NOW + 123, 0)),
             ("2026-11-25T01+01:00", 0, at(NOW, 0)),
-            ("2026-11-25T01:02:03.5-00:30", 0, at(NOW + 3723 + 1800, 500_000_000)),
+            (
+                "2026-11-25T01:02:03.5-00:30",
+                0,
+                at(NOW + 3723 + 1800, 500_000_000),
+            ),
         ];
         for (value, offset, expected) in cases {
-            assert_eq!(parse_since(value, now, *offset).as_ref(), Ok(expected), "{value}");
+            assert_eq!(
+                parse_since(value, now, *offset).as_ref(),
+                Ok(expected),
+                "{value}"
+            );
         }
     }
 
@@ -362,20 +419,38 @@ mod tests {
     fn bad_since_values_say_what_is_wrong() {
         let now = at(NOW, 0);
         let cases = [
-            ("", "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]"),
-            ("10x", "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]"),
-            ("12.3.4", "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]"),
+            (
+                "",
+                "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]",
+            ),
+            (
+                "10x",
+                "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]",
+            ),
+            (
+                "12.3.4",
+                "not a time (no '-'), a duration (no unit) or unix seconds[.nanoseconds]",
+            ),
             ("2026-13-01", "month 13 out of range"),
             ("2026-02-29", "day 29 out of range"),
             ("2026-11-25T25", "hour out of range"),
             ("2026-11-25T10:61", "minute or second out of range"),
-            ("2026-11-25T10:00:00.", "fraction of a second must have 1 to 9 digits"),
-            ("2026-11-25T10:00:00+0100", "expected ':' in the zone offset"),
+            (
+                "2026-11-25T10:00:00.",
+                "fraction of a second must have 1 to 9 digits",
+            ),
+            (
+                "2026-11-25T10:00:00+0100",
+                "expected ':' in the zone offset",
+            ),
             ("2026-11-25 10:00", "unexpected \" 10:00\""),
             ("26-11-25", "expected a 4-digit year"),
         ];
         for (value, reason) in cases {
-            let expected = TimeError::Invalid { value: value.to_owned(), reason: reason.to_owned() };
+            let expected = TimeError::Invalid {
+                value: value.to_owned(),
+                reason: reason.to_owned(),
+            };
             assert_eq!(parse_since(value, now, 0), Err(expected), "{value}");
         }
         assert_eq!(
