@@ -281,7 +281,7 @@ fn big_and_multi_line_values_reach_the_journal_intact() {
         std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.send_to(&big, journal.socket()));
     assert_eq!(
         too_big.map_err(|e| e.raw_os_error()),
-        Err(Some(90)),
+        Err(Some(nix::errno::Errno::EMSGSIZE as i32)),
         "EMSGSIZE: 300 KiB needs the memfd path"
     );
     for (tag, message) in [("small", &small), ("big", &big)] {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -242,11 +242,6 @@ impl JsonLine {
 }
 
 impl JsonFileLog {
-    /// The log file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn write(
         &mut self,
         stream: Stream,
@@ -268,6 +263,7 @@ impl JsonFileLog {
 mod tests {
     use super::*;
     use crate::logs::lines::Partial;
+    use std::path::Path;
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -51,11 +51,6 @@ impl JournalWriter {
         })
     }
 
-    /// The socket this writer sends to.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Sends one entry made of `fields` (name, value); values may hold any bytes.
     pub fn send(&self, fields: &[(&str, &[u8])]) -> Result<(), JournalError> {
         let entry = encode(fields)?;

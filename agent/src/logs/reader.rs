@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -90,7 +90,7 @@ pub fn read_logs(
             container_id,
             directory,
         } => read_journal(container_id, directory.as_ref(), &mut out, stop),
-        LogSource::JsonFile(path) => read_json_file(&path.clone(), &mut out, stop),
+        LogSource::JsonFile(path) => read_json_file(path, &mut out, stop),
     }
 }
 
@@ -301,12 +301,12 @@ fn json_entry(line: &[u8]) -> Result<Entry, serde_json::Error> {
 }
 
 fn read_json_file(
-    path: &PathBuf,
+    path: &Path,
     out: &mut Output<'_>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), ReadError> {
     let file = File::open(path).map_err(|source| ReadError::Read {
-        path: path.clone(),
+        path: path.to_owned(),
         source,
     })?;
     let mut reader = BufReader::new(file);
@@ -319,14 +319,14 @@ fn read_json_file(
         let read = reader
             .read_until(b'\n', &mut chunk)
             .map_err(|source| ReadError::Read {
-                path: path.clone(),
+                path: path.to_owned(),
                 source,
             })?;
         partial_line.extend_from_slice(&chunk);
         if partial_line.ends_with(b"\n") {
             let line = std::mem::take(&mut partial_line);
             let entry = json_entry(&line[..line.len() - 1]).map_err(|source| ReadError::Parse {
-                path: path.clone(),
+                path: path.to_owned(),
                 entry: String::from_utf8_lossy(&line).trim_end().to_owned(),
                 source,
             })?;
@@ -374,7 +374,7 @@ mod tests {
 
     const ID: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
-    fn json_driver(dir: &std::path::Path) -> (LogDriver, PathBuf) {
+    fn json_driver(dir: &Path) -> (LogDriver, PathBuf) {
         let json_path = dir.join(format!("{ID}-json.log"));
         let config = LogConfig {
             container_id: ID.to_owned(),
@@ -392,7 +392,7 @@ mod tests {
         }
     }
 
-    fn read(path: &std::path::Path, query: &LogQuery) -> (String, String) {
+    fn read(path: &Path, query: &LogQuery) -> (String, String) {
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         read_logs(
             &LogSource::JsonFile(path.to_owned()),
