@@ -72,11 +72,13 @@ pub fn parse_since(
 ) -> Result<SystemTime, TimeError> {
     if value != "0" {
         if let Some(ago) = parse_go_duration(value) {
-            return Ok(if ago >= 0 {
-                now - Duration::from_nanos(ago as u64)
+            let by = Duration::from_nanos(ago.unsigned_abs());
+            let time = if ago >= 0 {
+                now.checked_sub(by)
             } else {
-                now + Duration::from_nanos(ago.unsigned_abs())
-            });
+                now.checked_add(by)
+            };
+            return time.ok_or_else(|| invalid(value, "duration out of range"));
         }
     }
     if value.contains('-') {
@@ -103,7 +105,9 @@ fn parse_unix(value: &str) -> Result<SystemTime, TimeError> {
     } else {
         format!("{fraction:0<9}").parse().unwrap_or(0)
     };
-    Ok(UNIX_EPOCH + Duration::new(seconds, nanos))
+    UNIX_EPOCH
+        .checked_add(Duration::new(seconds, nanos))
+        .ok_or_else(|| invalid(value, "unix seconds out of range"))
 }
 
 /// Go's `time.ParseDuration` in nanoseconds, or `None` when `value` is not a duration.
@@ -445,6 +449,7 @@ mod tests {
             ),
             ("2026-11-25 10:00", "unexpected \" 10:00\""),
             ("26-11-25", "expected a 4-digit year"),
+            ("18446744073709551615", "unix seconds out of range"),
         ];
         for (value, reason) in cases {
             let expected = TimeError::Invalid {
@@ -457,6 +462,13 @@ mod tests {
             parse_since("2026-13-01", now, 0).unwrap_err().to_string(),
             "cannot parse \"2026-13-01\" as a time, unix timestamp or duration: month 13 out of range"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_value_makes_the_parser_panic(value in "\\PC{0,30}|[0-9TZ:.+-]{0,30}") {
+            let _ = parse_since(&value, at(NOW, 0), 3600);
+        }
     }
 
     #[test]
