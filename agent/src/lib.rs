@@ -10,4 +10,5 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod logs;
 pub mod runtime;
