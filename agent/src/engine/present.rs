@@ -103,6 +103,8 @@ pub fn status_text(container: &Container, now: SystemTime) -> String {
         ),
         Status::Restarting => format!("Restarting {}", ended(state.finished_at.unwrap_or(now))),
         Status::Removing => "Removal In Progress".to_owned(),
+        // A container whose first start failed never ran: docker still calls it created.
+        Status::Exited if state.started_at.is_none() => "Created".to_owned(),
         Status::Exited => state.finished_at.map_or_else(String::new, |finished| {
             format!("Exited {}", ended(finished))
         }),
@@ -540,6 +542,11 @@ mod tests {
     fn status_reads_like_docker_ps() {
         let table = [
             (with_state(Status::Created, 0, None, None), 50, "Created"),
+            (
+                with_state(Status::Exited, 127, None, Some(1)),
+                50,
+                "Created",
+            ),
             (
                 with_state(Status::Running, 0, Some(10), None),
                 310,
