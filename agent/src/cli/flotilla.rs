@@ -88,8 +88,9 @@ pub enum Command {
     Logs(Rest),
     /// Run a command in a running container.
     Exec(Rest),
-    /// Manage volumes.
-    Volume(Rest),
+    /// Manage volumes (create, ls, rm, inspect, prune).
+    #[command(subcommand)]
+    Volume(engine::volume::VolumeCommand),
     /// Manage networks.
     Network(Rest),
     /// Show a container's published ports.
@@ -124,6 +125,7 @@ pub fn run(args: Flotilla, command: &str) -> ExitCode {
         Command::Load(a) => engine::load::run(&context, &a),
         Command::Export(a) => engine::export::run(&context, &a),
         Command::Import(a) => engine::import::run(&context, &a),
+        Command::Volume(a) => engine::volume::run(&context, a),
         _ => return super::not_built("flotilla", command),
     };
     engine::finish(command, result)

@@ -11,6 +11,7 @@ pub mod pull;
 pub mod rmi;
 pub mod save;
 pub mod tag;
+pub mod volume;
 
 mod human;
 mod output;
