@@ -6,7 +6,7 @@
 //! clones processes from this (multi-threaded) test binary.
 
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ const ID: &str = "4b1d0c0ffee5eed0123456789abcdef0123456789abcdef0123456789abcde
 /// lock held at the moment of the copy.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const NO_CGROUPS: CgroupMembership = CgroupMembership {
+static NO_CGROUPS: CgroupMembership = CgroupMembership {
     v1: Vec::new(),
     unified: None,
 };
@@ -424,5 +424,62 @@ fn a_directory_root_file_system_is_used_in_place() {
         fs::read_to_string(bundle.path("lower/etc/here")).unwrap(),
         "in place\n"
     );
+    assert_no_host_mounts(&bundle);
+}
+
+/// Everything the terminal shows until the container's side is closed.
+fn read_terminal(controller: OwnedFd) -> String {
+    let mut file = File::from(controller);
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            // EIO: every replica descriptor is closed.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("read the terminal: {e}"),
+        }
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_terminal_comes_from_the_container_and_exec_gets_its_own() {
+    let _serial = lock();
+    let bundle = Bundle::new();
+    let mut spec = bundle.spec(shell("tty; echo $$; read line; echo got $line"));
+    let mut process = spec.process().clone().unwrap();
+    process.set_terminal(Some(true));
+    spec.set_process(Some(process.clone()));
+    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
+    let launch = |stdio| Launch {
+        spec: &spec,
+        rootfs: RootFs::Overlay {
+            lower: &lower,
+            upper: &upper,
+            work: &work,
+        },
+        cgroups: &NO_CGROUPS,
+        stdio,
+    };
+    let error = runtime::spawn(launch(capture().0)).unwrap_err();
+    assert!(matches!(error, RuntimeError::TerminalNotTaken), "{error}");
+    let started = runtime::spawn_with_terminal(launch(capture().0)).unwrap();
+    let init_terminal = started.terminal.expect("a terminal");
+
+    process.set_args(Some(["tty"].map(str::to_owned).to_vec()));
+    let exec =
+        runtime::exec_with_terminal(started.pid, &process, &NO_CGROUPS, capture().0).unwrap();
+    let exec_output = read_terminal(exec.terminal.expect("a terminal for exec"));
+    assert_eq!(exit_code(exec.pid), 0);
+    assert_eq!(exec_output, "/dev/pts/1\r\n");
+
+    File::from(init_terminal.try_clone().unwrap())
+        .write_all(b"hello\n")
+        .unwrap();
+    let output = read_terminal(init_terminal);
+    assert_eq!(exit_code(started.pid), 0, "{output}");
+    assert_eq!(output, "/dev/pts/0\r\n1\r\nhello\r\ngot hello\r\n");
     assert_no_host_mounts(&bundle);
 }

@@ -18,18 +18,21 @@ pub fn start(
     stdio: Stdio,
 ) -> Result<Started> {
     let namespaces = namespaces::of_process(init)?;
-    let terminal = terminal::open_if_wanted(process)?;
+    let terminal = terminal::channel_if_wanted(process)?;
     let pid = process::start(
         CloneFlags::empty(),
         namespaces.pid.as_ref().map(AsFd::as_fd),
         || {
-            terminal::attach(terminal.as_ref(), &stdio)?;
+            terminal::attach(&stdio)?;
             namespaces::enter(&namespaces, cgroups)?;
+            if let Some(channel) = &terminal {
+                terminal::create(channel)?;
+            }
             exec::finish(process)
         },
     )?;
     Ok(Started {
         pid,
-        terminal: terminal.map(|pair| pair.controller),
+        terminal: terminal.map(terminal::receive).transpose()?,
     })
 }

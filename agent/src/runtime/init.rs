@@ -19,7 +19,7 @@ use oci_spec::runtime::{Linux, Process, Root, Spec};
 
 use super::devices::{self, Node};
 use super::namespaces::{self, Namespaces};
-use super::terminal::{self, Pair};
+use super::terminal::{self, Channel};
 use super::{
     exec, mounts, process, rootfs, Launch, Result, RuntimeError, Started, Step, StepError,
 };
@@ -32,7 +32,7 @@ struct Plan<'a> {
     linux: &'a Linux,
     namespaces: Namespaces,
     nodes: Vec<Node>,
-    terminal: Option<Pair>,
+    terminal: Option<Channel>,
 }
 
 /// Starts the container's init; see [`super::spawn`].
@@ -60,7 +60,7 @@ pub fn start(launch: Launch<'_>) -> Result<Started> {
         root,
         linux,
         nodes: devices::nodes(linux.devices().as_deref().unwrap_or(&[])),
-        terminal: terminal::open_if_wanted(process)?,
+        terminal: terminal::channel_if_wanted(process)?,
         namespaces,
     };
     let pid = process::start(
@@ -70,14 +70,14 @@ pub fn start(launch: Launch<'_>) -> Result<Started> {
     )?;
     Ok(Started {
         pid,
-        terminal: plan.terminal.map(|pair| pair.controller),
+        terminal: plan.terminal.map(terminal::receive).transpose()?,
     })
 }
 
 fn child(plan: &Plan<'_>) -> std::result::Result<Infallible, StepError> {
     let launch = plan.launch;
     let spec = launch.spec;
-    terminal::attach(plan.terminal.as_ref(), &launch.stdio)?;
+    terminal::attach(&launch.stdio)?;
     namespaces::enter(&plan.namespaces, launch.cgroups)?;
     if let Some(hostname) = spec.hostname() {
         if !namespaces::has(&plan.namespaces, CloneFlags::CLONE_NEWUTS) {
@@ -99,6 +99,9 @@ fn child(plan: &Plan<'_>) -> std::result::Result<Infallible, StepError> {
     devices::create(root.as_fd(), &plan.nodes)?;
     drop(root);
     rootfs::pivot(path)?;
+    if let Some(channel) = &plan.terminal {
+        terminal::create(channel)?;
+    }
     if let Some(sysctls) = plan.linux.sysctl() {
         write_sysctls(sysctls)?;
     }

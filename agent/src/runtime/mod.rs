@@ -82,7 +82,7 @@ pub struct Launch<'a> {
     pub spec: &'a Spec,
     pub rootfs: RootFs<'a>,
     pub cgroups: &'a CgroupMembership,
-    /// Ignored when the spec asks for a terminal: the terminal's replica is the stdio then.
+    /// Replaced, once inside the container, by the terminal when the spec asks for one.
     pub stdio: Stdio,
 }
 
@@ -112,7 +112,7 @@ pub enum RuntimeError {
     MissingField(&'static str),
     #[error("process.terminal is set: use spawn_with_terminal or exec_with_terminal")]
     TerminalNotTaken,
-    #[error("open terminal: {}", errno_text(*.0))]
+    #[error("receive the container's terminal: {}", errno_text(*.0))]
     Terminal(Errno),
     #[error("open namespace {path:?}: {}", errno_text(*errno))]
     Namespace { path: PathBuf, errno: Errno },
