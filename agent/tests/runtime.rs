@@ -483,3 +483,68 @@ fn a_terminal_comes_from_the_container_and_exec_gets_its_own() {
     assert_eq!(output, "/dev/pts/0\r\n1\r\nhello\r\ngot hello\r\n");
     assert_no_host_mounts(&bundle);
 }
+
+/// A v1 pids cgroup of this test's own, removed at the end.
+struct TestCgroup(PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn the_container_joins_its_cgroups_and_sees_only_them() {
+    let _serial = lock();
+    let bundle = Bundle::new();
+    let cgroup = TestCgroup(PathBuf::from(format!(
+        "/sys/fs/cgroup/pids/flotilla-runtime-test-{}",
+        std::process::id()
+    )));
+    fs::create_dir(&cgroup.0).unwrap();
+    fs::write(cgroup.0.join("pids.max"), "17").unwrap();
+    let cgroups = CgroupMembership {
+        v1: vec![("pids".to_owned(), cgroup.0.clone())],
+        unified: None,
+    };
+    let mut spec = bundle.spec(shell(
+        "grep :pids: /proc/self/cgroup | cut -d: -f2-; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup; \
+         mkdir /sys/fs/cgroup/pids/sub",
+    ));
+    let mut linux = spec.linux().clone().unwrap();
+    let mut namespaces = linux.namespaces().clone().unwrap();
+    namespaces.push(
+        oci_spec::runtime::LinuxNamespaceBuilder::default()
+            .typ(oci_spec::runtime::LinuxNamespaceType::Cgroup)
+            .build()
+            .unwrap(),
+    );
+    linux.set_namespaces(Some(namespaces));
+    spec.set_linux(Some(linux));
+    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
+    let (stdio, output) = capture();
+    let pid = runtime::spawn(Launch {
+        spec: &spec,
+        rootfs: RootFs::Overlay {
+            lower: &lower,
+            upper: &upper,
+            work: &work,
+        },
+        cgroups: &cgroups,
+        stdio,
+    })
+    .unwrap();
+    let procs = fs::read_to_string(cgroup.0.join("cgroup.procs")).unwrap();
+    let text = read_all(output);
+    assert_eq!(exit_code(pid), 1, "{text}");
+    assert!(
+        procs.lines().any(|line| line == pid.to_string()),
+        "the container's init is not in its cgroup: {procs}"
+    );
+    // The cgroup namespace was made after joining: the container's cgroup is its root.
+    assert_eq!(
+        text,
+        "pids:/\n17\npids\n\
+         mkdir: can't create directory '/sys/fs/cgroup/pids/sub': Read-only file system\n"
+    );
+}
