@@ -354,6 +354,40 @@ fn a_missing_command_says_which_error() {
 }
 
 #[test]
+fn a_failing_mount_is_named() {
+    let _serial = lock();
+    let bundle = Bundle::new();
+    let mut spec = bundle.spec(command(&["true"]));
+    let mut mounts = spec.mounts().clone().unwrap();
+    mounts.push(
+        oci_spec::runtime::MountBuilder::default()
+            .destination("/mnt/odd")
+            .typ("nosuchfs")
+            .source("odd")
+            .build()
+            .unwrap(),
+    );
+    spec.set_mounts(Some(mounts));
+    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
+    let error = runtime::spawn(Launch {
+        spec: &spec,
+        rootfs: RootFs::Overlay {
+            lower: &lower,
+            upper: &upper,
+            work: &work,
+        },
+        cgroups: &NO_CGROUPS,
+        stdio: capture().0,
+    })
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "mount \"odd\" on \"/mnt/odd\": no such device"
+    );
+    assert_no_host_mounts(&bundle);
+}
+
+#[test]
 fn exec_runs_inside_the_container() {
     let _serial = lock();
     let bundle = Bundle::new();

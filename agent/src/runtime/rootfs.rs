@@ -3,8 +3,9 @@
 //! once inside (masked paths, read-only paths, a read-only root).
 
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, pivot_root};
 use rustix::fs::{Mode, OFlags};
@@ -35,13 +36,7 @@ pub fn prepare(
         )
         .step(|| format!("bind {path:?} onto itself"))?,
         RootFs::Overlay { lower, upper, work } => {
-            let lower: Vec<_> = lower.iter().map(|dir| dir.display().to_string()).collect();
-            let data = format!(
-                "lowerdir={},upperdir={},workdir={}",
-                lower.join(":"),
-                upper.display(),
-                work.display()
-            );
+            let data = overlay_data(lower, upper, work)?;
             mount(
                 Some("overlay"),
                 path,
@@ -58,6 +53,30 @@ pub fn prepare(
         Mode::empty(),
     )
     .step(|| format!("open the root file system {path:?}"))
+}
+
+/// overlayfs's mount data: `lowerdir=A:B,upperdir=U,workdir=W`, lower dirs top-most first.
+/// overlayfs has no escaping: a directory whose path holds `,` or `:` is refused.
+pub fn overlay_data(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<String, StepError> {
+    let text = |dir: &Path| {
+        dir.to_str()
+            .filter(|text| !text.contains([',', ':']))
+            .map(str::to_owned)
+            .ok_or_else(|| StepError {
+                step: format!("overlay directory {dir:?} (a ',', ':' or non-UTF-8 path)"),
+                errno: Errno::EINVAL,
+            })
+    };
+    let lower = lower
+        .iter()
+        .map(|dir| text(dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        text(upper)?,
+        text(work)?
+    ))
 }
 
 /// Makes `path` the process's root and detaches the old one.
@@ -111,4 +130,26 @@ pub fn make_read_only(paths: &[String]) -> Result<(), StepError> {
 pub fn make_root_read_only() -> Result<(), StepError> {
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     mount(NONE, "/", NONE, flags, NONE).step(|| "make \"/\" read-only".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_data_lists_lower_dirs_top_most_first() {
+        let lower = [PathBuf::from("/l/top"), PathBuf::from("/l/base")];
+        let data = overlay_data(&lower, Path::new("/u"), Path::new("/w")).unwrap();
+        assert_eq!(data, "lowerdir=/l/top:/l/base,upperdir=/u,workdir=/w");
+    }
+
+    #[test]
+    fn an_overlay_dir_with_a_separator_is_refused() {
+        let lower = [PathBuf::from("/l/a,b")];
+        let error = overlay_data(&lower, Path::new("/u"), Path::new("/w")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "overlay directory \"/l/a,b\" (a ',', ':' or non-UTF-8 path): invalid argument"
+        );
+    }
 }
