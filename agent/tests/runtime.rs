@@ -185,6 +185,16 @@ fn assert_no_host_mounts(bundle: &Bundle) {
     );
 }
 
+/// A container left running by a test: killed and reaped however the test ends.
+struct Running(Pid);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGKILL);
+        let _ = waitpid(self.0, None);
+    }
+}
+
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
@@ -405,6 +415,7 @@ fn exec_runs_inside_the_container() {
         stdio,
     })
     .unwrap();
+    let _running = Running(init);
     let mut process = spec.process().clone().unwrap();
     process.set_args(Some(
         ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; grep NoNewPrivs /proc/self/status | tr -d '\\t'; ls /bin/busybox"]
@@ -415,14 +426,72 @@ fn exec_runs_inside_the_container() {
     let exec = runtime::exec(init, &process, &NO_CGROUPS, stdio).unwrap();
     let text = read_all(output);
     let code = exit_code(exec);
-    kill(init, Signal::SIGKILL).unwrap();
-    waitpid(init, None).unwrap();
     assert_eq!(code, 0, "{text}");
     assert_eq!(
         text,
         format!("sleep 60 \n{}\nNoNewPrivs:1\n/bin/busybox\n", &ID[..12])
     );
     assert_no_host_mounts(&bundle);
+}
+
+#[test]
+fn a_namespace_with_a_path_is_joined() {
+    let _serial = lock();
+    let first = Bundle::new();
+    let spec = first.spec(command(&["sleep", "60"]));
+    let (lower, upper, work) = (first.lower(), first.path("upper"), first.path("work"));
+    let init = runtime::spawn(Launch {
+        spec: &spec,
+        rootfs: RootFs::Overlay {
+            lower: &lower,
+            upper: &upper,
+            work: &work,
+        },
+        cgroups: &NO_CGROUPS,
+        stdio: capture().0,
+    })
+    .unwrap();
+    let _running = Running(init);
+    let second = Bundle::new();
+    let mut spec = second.spec(shell("readlink /proc/self/ns/net"));
+    let mut linux = spec.linux().clone().unwrap();
+    let namespaces = linux
+        .namespaces()
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|mut namespace| {
+            if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+                namespace.set_path(Some(PathBuf::from(format!("/proc/{init}/ns/net"))));
+            }
+            namespace
+        })
+        .collect();
+    linux.set_namespaces(Some(namespaces));
+    spec.set_linux(Some(linux));
+    let (lower, upper, work) = (second.lower(), second.path("upper"), second.path("work"));
+    let (stdio, output) = capture();
+    let pid = runtime::spawn(Launch {
+        spec: &spec,
+        rootfs: RootFs::Overlay {
+            lower: &lower,
+            upper: &upper,
+            work: &work,
+        },
+        cgroups: &NO_CGROUPS,
+        stdio,
+    })
+    .unwrap();
+    let text = read_all(output);
+    let code = exit_code(pid);
+    let first_net = fs::read_link(format!("/proc/{init}/ns/net")).unwrap();
+    let own_net = fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text.trim_end(), first_net.to_str().unwrap());
+    assert_ne!(
+        first_net, own_net,
+        "the first container has a network namespace of its own"
+    );
 }
 
 #[test]
