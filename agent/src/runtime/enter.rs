@@ -10,7 +10,7 @@ use oci_spec::runtime::Process;
 
 use super::{exec, namespaces, process, terminal, CgroupMembership, Result, Started, Stdio};
 
-/// Starts `process` in the container whose init is `init`; see [`super::exec`].
+/// Starts `process` in the container whose init is `init`; see [`super::exec()`].
 pub fn start(
     init: Pid,
     process: &Process,

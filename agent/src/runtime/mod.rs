@@ -1,14 +1,15 @@
 //! flotilla's own container runtime, the process side: starts a container's init from an OCI
-//! runtime [`Spec`] ([`spawn`]) and runs more processes inside a running container ([`exec`]).
+//! runtime [`Spec`] ([`spawn`]) and runs more processes inside a running container ([`exec()`]).
 //!
 //! The container's init is cloned straight into its new namespaces ([`process`]), so every
 //! spawn gets a fresh pid namespace and the caller stays the parent that reaps it. The child
-//! runs [`init`]'s steps in runc's order (cgroups, namespaces, [`mounts`] of the root file
-//! system and the spec's mounts, [`devices`], pivot_root, masked and read-only paths, hostname,
-//! sysctls) and ends in [`exec`]'s shared tail ([`rlimits`], user, [`capabilities`],
-//! no_new_privs, cwd, execve); [`enter`] is `docker exec`, joining a running container. A step that fails is reported over a close-on-exec sync pipe as
-//! the step's description and its errno ([`StepError`]); an empty pipe closed by execve means the
-//! container runs.
+//! runs [`init`]'s steps in runc's order: cgroups then [`namespaces`], hostname, the root file
+//! system ([`rootfs`]) and the spec's [`mounts`] (every destination resolved inside the root by
+//! [`resolve`]), [`devices`], pivot_root, a [`terminal`] if asked for, sysctls, read-only and
+//! masked paths; it ends in the tail every container process shares ([`mod@exec`]: [`rlimits`],
+//! user, [`capabilities`], no_new_privs, cwd, execve). [`enter`] is `docker exec`. A step that
+//! fails is reported over a close-on-exec sync pipe as the step's description and its errno
+//! ([`StepError`]); a pipe closed by execve with nothing written means the container runs.
 //!
 //! Out of scope: seccomp (no filter is loaded, whatever `linux.seccomp` says), user namespaces,
 //! AppArmor/SELinux labels, hooks. Creating and configuring cgroups is the cgroups module's job:
@@ -203,7 +204,7 @@ pub fn exec(
     Ok(enter::start(init, process, cgroups, stdio)?.pid)
 }
 
-/// [`exec`], also allocating a terminal when `process.terminal` is set (`exec -it`).
+/// [`exec()`], also allocating a terminal when `process.terminal` is set (`exec -it`).
 pub fn exec_with_terminal(
     init: Pid,
     process: &oci_spec::runtime::Process,
