@@ -210,7 +210,7 @@ fn init_is_pid_1_with_docker_defaults() {
             workdir: Some("/made/by/workdir".to_owned()),
             ..shell(
                 "echo pid=$$; echo host=$(hostname); echo cwd=$(pwd); \
-                 grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\\t'; \
+                 grep -E '^(CapEff|NoNewPrivs|SigBlk|SigIgn):' /proc/self/status | tr -d '\\t'; \
                  echo nofile=$(ulimit -n)/$(ulimit -Hn); \
                  echo ping=$(cat /proc/sys/net/ipv4/ping_group_range | tr '\\t' ' '); exit 3",
             )
@@ -225,7 +225,7 @@ fn init_is_pid_1_with_docker_defaults() {
     assert_eq!(
         output,
         format!(
-            "pid=1\nhost={}\ncwd=/made/by/workdir\nCapEff:00000000a80425fb\nNoNewPrivs:1\n\
+            "pid=1\nhost={}\ncwd=/made/by/workdir\nSigBlk:0000000000000000\nSigIgn:0000000000000000\nCapEff:00000000a80425fb\nNoNewPrivs:1\n\
              nofile={host_hard}/{host_hard}\nping=0 2147483647\n",
             &ID[..12]
         )
@@ -420,8 +420,9 @@ fn exec_runs_inside_the_container() {
     .unwrap();
     let _running = Running(init);
     let mut process = spec.process().clone().unwrap();
+    process.set_oom_score_adj(Some(500));
     process.set_args(Some(
-        ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; grep NoNewPrivs /proc/self/status | tr -d '\\t'; ls /bin/busybox"]
+        ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; grep NoNewPrivs /proc/self/status | tr -d '\\t'; cat /proc/self/oom_score_adj"]
             .map(str::to_owned)
             .to_vec(),
     ));
@@ -432,7 +433,7 @@ fn exec_runs_inside_the_container() {
     assert_eq!(code, 0, "{text}");
     assert_eq!(
         text,
-        format!("sleep 60 \n{}\nNoNewPrivs:1\n/bin/busybox\n", &ID[..12])
+        format!("sleep 60 \n{}\nNoNewPrivs:1\n500\n", &ID[..12])
     );
     assert_no_host_mounts(&bundle);
 }

@@ -1,6 +1,7 @@
-//! The end every container process shares, init or `docker exec`: rlimits, user, capabilities,
-//! no_new_privs, working directory, then execve of `args[0]`, looked up in the process's own
-//! `PATH` inside the container when it has no slash (as runc does).
+//! The end every container process shares, init or `docker exec`: rlimits, OOM score, user,
+//! capabilities, no_new_privs, working directory, default signal dispositions, then execve of
+//! `args[0]`, looked up in the process's own `PATH` inside the container when it has no slash
+//! (as runc does).
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsStr};
@@ -30,6 +31,10 @@ pub fn finish(process: &Process) -> Result<Infallible, StepError> {
     };
     let env = process.env().as_deref().unwrap_or(&[]);
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(score) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .step(|| format!("set oom_score_adj {score}"))?;
+    }
     if let Some(capabilities) = process.capabilities() {
         capabilities::limit_bounding(capabilities)?;
     }
@@ -46,6 +51,7 @@ pub fn finish(process: &Process) -> Result<Infallible, StepError> {
     let args = c_strings(args, "argument")?;
     let env = c_strings(env, "environment variable")?;
     let path_c = CString::new(path.as_os_str().as_bytes()).map_err(|_| nul_in(&path))?;
+    process::reset_signals()?;
     process::close_on_exec_above_stdio()?;
     let Err(errno) = execve(&path_c, &args, &env);
     Err(StepError {

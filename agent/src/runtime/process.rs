@@ -19,6 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::wait::waitpid;
 use nix::unistd::{dup2, pipe2, Pid};
 
@@ -138,6 +139,41 @@ pub fn close_on_exec_above_stdio() -> std::result::Result<(), StepError> {
     };
     Errno::result(result).map(drop).map_err(|errno| StepError {
         step: "mark file descriptors close-on-exec".to_owned(),
+        errno,
+    })
+}
+
+/// In the child, before execve: every signal back to its default action and none blocked. An
+/// ignored signal stays ignored across execve (Rust programs ignore SIGPIPE; the supervisor
+/// may block signals it reads from a signalfd), and a container expects neither.
+pub fn reset_signals() -> std::result::Result<(), StepError> {
+    // The kernel's `struct sigaction` all zero: SIG_DFL, no flags, nothing blocked while
+    // handling; bigger than the largest layout (handler, flags, restorer, mask).
+    let default = [0u64; 8];
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads `default` (valid, large enough) and writes nothing (the
+        // old action pointer is null). The raw system call, because glibc's wrapper refuses
+        // the signals it reserves for itself (32 and 33), which may be ignored too.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                // sizeof the kernel's sigset_t: 64 signals.
+                8usize,
+            )
+        };
+        Errno::result(result).map_err(|errno| StepError {
+            step: format!("reset signal {signal}"),
+            errno,
+        })?;
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(|errno| StepError {
+        step: "unblock signals".to_owned(),
         errno,
     })
 }
