@@ -233,6 +233,29 @@ fn init_is_pid_1_with_docker_defaults() {
 }
 
 #[test]
+fn a_numeric_user_runs_without_effective_capabilities() {
+    let _serial = lock();
+    let bundle = Bundle::new();
+    let (code, output) = run(
+        &bundle,
+        RunOptions {
+            user: Some("1000:1000".to_owned()),
+            ..shell(
+                "id; grep -E '^Cap(Eff|Bnd):' /proc/self/status | tr -d '\\t'; \
+                 touch /etc/denied",
+            )
+        },
+    );
+    assert_eq!(code, 1, "{output}");
+    // No supplementary groups: root's group 0 is not kept.
+    assert_eq!(
+        output,
+        "uid=1000 gid=1000\nCapEff:0000000000000000\nCapBnd:00000000a80425fb\n\
+         touch: /etc/denied: Permission denied\n"
+    );
+}
+
+#[test]
 fn sys_is_read_only_and_masked_paths_read_empty() {
     let _serial = lock();
     let bundle = Bundle::new();
