@@ -578,7 +578,10 @@ fn read_terminal(controller: OwnedFd) -> String {
 fn a_terminal_comes_from_the_container_and_exec_gets_its_own() {
     let _serial = lock();
     let bundle = Bundle::new();
-    let mut spec = bundle.spec(shell("tty; echo $$; read line; echo got $line"));
+    let mut spec = bundle.spec(shell(
+        "tty; echo $$; [ \"$(stat -c %t:%T /dev/console)\" = \"$(stat -c %t:%T /dev/pts/0)\" ] \
+         && echo console; read line; echo got $line",
+    ));
     let mut process = spec.process().clone().unwrap();
     process.set_terminal(Some(true));
     spec.set_process(Some(process.clone()));
@@ -610,7 +613,10 @@ fn a_terminal_comes_from_the_container_and_exec_gets_its_own() {
         .unwrap();
     let output = read_terminal(init_terminal);
     assert_eq!(exit_code(started.pid), 0, "{output}");
-    assert_eq!(output, "/dev/pts/0\r\n1\r\nhello\r\ngot hello\r\n");
+    assert_eq!(
+        output,
+        "/dev/pts/0\r\n1\r\nconsole\r\nhello\r\ngot hello\r\n"
+    );
     assert_no_host_mounts(&bundle);
 }
 

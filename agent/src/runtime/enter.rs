@@ -26,7 +26,7 @@ pub fn start(
             terminal::attach(&stdio)?;
             namespaces::enter(&namespaces, cgroups)?;
             if let Some(channel) = &terminal {
-                terminal::create(channel)?;
+                terminal::create(channel, false)?;
             }
             exec::finish(process)
         },

@@ -1,9 +1,10 @@
 //! Starting a container: what the container's init does between clone and execve, in runc's
 //! order.
 //!
-//! Cgroups are joined before the cgroup namespace is unshared; the root file system and the
-//! spec's mounts are set up in the new mount namespace, then `/dev`; pivot_root; hostname and
-//! sysctls; read-only and masked paths (after the sysctls, which write under `/proc/sys`); a
+//! Cgroups are joined before the cgroup namespace is unshared; the hostname is set; the root
+//! file system and the spec's mounts are set up in the new mount namespace, then `/dev`;
+//! pivot_root; the terminal, if asked for, comes from the container's own devpts; sysctls, then
+//! read-only and masked paths (the sysctls write under `/proc/sys`, which becomes read-only); a
 //! read-only root; the working directory is created if missing (as docker does for WORKDIR);
 //! the rest is [`super::exec::finish`].
 
@@ -100,7 +101,7 @@ fn child(plan: &Plan<'_>) -> std::result::Result<Infallible, StepError> {
     drop(root);
     rootfs::pivot(path)?;
     if let Some(channel) = &plan.terminal {
-        terminal::create(channel)?;
+        terminal::create(channel, true)?;
     }
     if let Some(sysctls) = plan.linux.sysctl() {
         write_sysctls(sysctls)?;

@@ -1,13 +1,15 @@
 //! The container process's session and standard streams: a new session with the caller's
 //! stdio, or, when `process.terminal` is set, a pseudo-terminal allocated from the container's
 //! own devpts (as runc does, so `tty` names `/dev/pts/0`), made the controlling terminal and
-//! stdio; its controller goes back to the caller over a socket (SCM_RIGHTS).
+//! stdio, and `/dev/console` for init; its controller goes back to the caller over a socket (SCM_RIGHTS).
 
+use std::ffi::CStr;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
 use nix::unistd::setsid;
 use oci_spec::runtime::Process;
 use rustix::fs::{Mode, OFlags};
@@ -57,8 +59,9 @@ pub fn attach(stdio: &Stdio) -> std::result::Result<(), StepError> {
 }
 
 /// In the child, inside the container's mount namespace: allocates a terminal from its
-/// `/dev/ptmx`, makes it the controlling terminal and stdio, and sends the controller.
-pub fn create(channel: &Channel) -> std::result::Result<(), StepError> {
+/// `/dev/ptmx`, makes it the controlling terminal and stdio (and, for a container's init,
+/// `/dev/console`), and sends the controller.
+pub fn create(channel: &Channel, console: bool) -> std::result::Result<(), StepError> {
     let step = || "allocate a terminal from \"/dev/ptmx\"".to_owned();
     let controller =
         openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).step(step)?;
@@ -74,6 +77,9 @@ pub fn create(channel: &Channel) -> std::result::Result<(), StepError> {
     rustix::process::ioctl_tiocsctty(&replica)
         .step(|| format!("make {name:?} the controlling terminal"))?;
     install_stdio(replica.as_fd(), replica.as_fd(), replica.as_fd())?;
+    if console {
+        bind_console(&name)?;
+    }
     let fds = [controller.as_fd()];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
@@ -86,6 +92,25 @@ pub fn create(channel: &Channel) -> std::result::Result<(), StepError> {
     )
     .step(|| "send the terminal to the caller".to_owned())
     .map(drop)
+}
+
+/// Makes `/dev/console` the terminal `name`, as runc does for a container with a terminal.
+fn bind_console(name: &CStr) -> std::result::Result<(), StepError> {
+    let console = "/dev/console";
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(console)
+        .step(|| format!("create {console:?}"))?;
+    mount(
+        Some(name),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(|| format!("mount {name:?} on {console:?}"))
 }
 
 /// In the parent, once the child runs: the terminal's controller.
