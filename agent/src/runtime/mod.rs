@@ -117,6 +117,10 @@ pub enum RuntimeError {
     Terminal(Errno),
     #[error("open namespace {path:?}: {}", errno_text(*errno))]
     Namespace { path: PathBuf, errno: Errno },
+    #[error("create children in the container's pid namespace: {}", errno_text(*.0))]
+    JoinPidNamespace(Errno),
+    #[error("create children in the caller's own pid namespace again: {}", errno_text(*.0))]
+    LeavePidNamespace(Errno),
     #[error("create the sync pipe: {}", errno_text(*.0))]
     Pipe(Errno),
     #[error("clone the container process: {}", errno_text(*.0))]
@@ -140,6 +144,16 @@ pub fn errno_text(errno: Errno) -> String {
     }
 }
 
+/// The errno of a failed I/O call (`EIO` if it carries none).
+pub fn io_errno(error: &std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// The errno of a failed `rustix` call, as `nix` spells it.
+pub fn rustix_errno(errno: rustix::io::Errno) -> Errno {
+    Errno::from_raw(errno.raw_os_error())
+}
+
 /// Names a failing step: `result.step(|| format!("mount {source:?} on {dest:?}"))`.
 pub trait Step<T> {
     fn step(self, describe: impl FnOnce() -> String) -> std::result::Result<T, StepError>;
@@ -158,7 +172,7 @@ impl<T> Step<T> for rustix::io::Result<T> {
     fn step(self, describe: impl FnOnce() -> String) -> std::result::Result<T, StepError> {
         self.map_err(|errno| StepError {
             step: describe(),
-            errno: Errno::from_raw(errno.raw_os_error()),
+            errno: rustix_errno(errno),
         })
     }
 }
@@ -167,7 +181,7 @@ impl<T> Step<T> for std::io::Result<T> {
     fn step(self, describe: impl FnOnce() -> String) -> std::result::Result<T, StepError> {
         self.map_err(|error| StepError {
             step: describe(),
-            errno: Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)),
+            errno: io_errno(&error),
         })
     }
 }

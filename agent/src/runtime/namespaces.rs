@@ -9,12 +9,11 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
-use super::{CgroupMembership, Result, RuntimeError, Step, StepError};
+use super::{io_errno, rustix_errno, CgroupMembership, Result, RuntimeError, Step, StepError};
 
 /// What the container process does about namespaces.
 #[derive(Debug)]
@@ -100,7 +99,7 @@ fn open(path: &Path) -> Result<OwnedFd> {
         .map(OwnedFd::from)
         .map_err(|e| RuntimeError::Namespace {
             path: path.to_owned(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            errno: io_errno(&e),
         })
 }
 
@@ -108,7 +107,7 @@ fn same_file(a: &OwnedFd, b: &OwnedFd, path: &Path) -> Result<bool> {
     let stat = |fd: &OwnedFd| {
         rustix::fs::fstat(fd).map_err(|errno| RuntimeError::Namespace {
             path: path.to_owned(),
-            errno: Errno::from_raw(errno.raw_os_error()),
+            errno: rustix_errno(errno),
         })
     };
     let (a, b) = (stat(a)?, stat(b)?);

@@ -23,7 +23,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::wait::waitpid;
 use nix::unistd::{dup2, pipe2, Pid};
 
-use super::{Result, RuntimeError, StepError};
+use super::{io_errno, Result, RuntimeError, StepError};
 
 /// The child's stack: its setup runs on it until execve replaces the process image.
 const STACK_SIZE: usize = 8 << 20;
@@ -57,7 +57,7 @@ pub fn start(
     let mut report = Vec::new();
     File::from(read)
         .read_to_end(&mut report)
-        .map_err(|e| RuntimeError::Sync(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+        .map_err(|e| RuntimeError::Sync(io_errno(&e)))?;
     if report.is_empty() {
         return Ok(pid);
     }
@@ -75,17 +75,11 @@ fn in_pid_namespace<T>(namespace: Option<BorrowedFd<'_>>, clone: impl FnOnce() -
     let own_path = "/proc/thread-self/ns/pid";
     let own = File::open(own_path).map_err(|e| RuntimeError::Namespace {
         path: own_path.into(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        errno: io_errno(&e),
     })?;
-    setns(namespace, CloneFlags::CLONE_NEWPID).map_err(|errno| RuntimeError::Namespace {
-        path: "pid".into(),
-        errno,
-    })?;
+    setns(namespace, CloneFlags::CLONE_NEWPID).map_err(RuntimeError::JoinPidNamespace)?;
     let result = clone();
-    setns(own.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|errno| RuntimeError::Namespace {
-        path: own_path.into(),
-        errno,
-    })?;
+    setns(own.as_fd(), CloneFlags::CLONE_NEWPID).map_err(RuntimeError::LeavePidNamespace)?;
     Ok(result)
 }
 

@@ -20,17 +20,13 @@ use rustix::net::{
 use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
 
 use super::process::install_stdio;
-use super::{Result, RuntimeError, Stdio, Step, StepError};
+use super::{rustix_errno, Result, RuntimeError, Stdio, Step, StepError};
 
 /// The socket pair over which the container's side sends the terminal's controller.
 #[derive(Debug)]
 pub struct Channel {
     caller: OwnedFd,
     container: OwnedFd,
-}
-
-fn to_nix(errno: rustix::io::Errno) -> Errno {
-    Errno::from_raw(errno.raw_os_error())
 }
 
 /// A channel for the terminal if `process` asks for one.
@@ -44,7 +40,7 @@ pub fn channel_if_wanted(process: &Process) -> Result<Option<Channel>> {
         SocketFlags::CLOEXEC,
         None,
     )
-    .map_err(|errno| RuntimeError::Terminal(to_nix(errno)))?;
+    .map_err(|errno| RuntimeError::Terminal(rustix_errno(errno)))?;
     Ok(Some(Channel { caller, container }))
 }
 
@@ -126,7 +122,7 @@ pub fn receive(channel: Channel) -> Result<OwnedFd> {
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
     )
-    .map_err(|errno| RuntimeError::Terminal(to_nix(errno)))?;
+    .map_err(|errno| RuntimeError::Terminal(rustix_errno(errno)))?;
     control
         .drain()
         .find_map(|message| match message {
