@@ -1,8 +1,9 @@
 //! flotilla's agent crate: the node agent `flotillad`, the cluster client `flotctl` and the
 //! engine CLI `flotilla`.
 //!
-//! Today it holds the command-line front ends ([`cli`]), the configuration file ([`config`])
-//! and the engine's pure core ([`engine`]: run options → OCI runtime spec, restart policy);
+//! Today it holds the command-line front ends ([`cli`]), the configuration file ([`config`]),
+//! the engine's pure core ([`engine`]: run options → OCI runtime spec, restart policy) and
+//! the container runtime that starts a spec's processes ([`runtime`]);
 //! the rest of the engine, the cluster (etcd, scheduler, reconciler), the systemd D-Bus layer
 //! and the HTTP API arrive as modules beside them (see ARCHITECTURE.md for the map and the
 //! layering rules).
