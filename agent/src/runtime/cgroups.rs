@@ -82,6 +82,16 @@ pub struct CgroupMembership {
     pub unified: Option<PathBuf>,
 }
 
+impl CgroupMembership {
+    /// Every directory to join, v1 hierarchies first.
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.v1
+            .iter()
+            .map(|(_, dir)| dir.as_path())
+            .chain(self.unified.as_deref())
+    }
+}
+
 /// A container's cgroup in every hierarchy it joined.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
