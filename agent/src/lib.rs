@@ -9,7 +9,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod containers;
 pub mod engine;
 pub mod logs;
+pub mod random;
 pub mod runtime;
 pub mod volumes;

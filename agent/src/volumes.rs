@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -84,11 +84,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// A fresh name for an anonymous volume: 64 random hex digits.
 pub fn anonymous_name() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut bytes))
-        .map_err(VolumeError::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::random::hex_id().map_err(VolumeError::Random)
 }
 
 /// The volumes under one data root.

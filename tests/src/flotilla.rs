@@ -146,6 +146,95 @@ impl Flotilla {
     }
 }
 
+/// The users of [`Flotilla::busybox`]'s image: root, `app` (1000:1000, also in group `staff`
+/// 50) and nobody.
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP: &str = "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n";
+
+impl Flotilla {
+    /// Imports a busybox image as `name`: `/bin/busybox` of busybox-static with every applet
+    /// linked, `/etc/passwd` and `/etc/group` ([`PASSWD`]), a 1777 `/tmp`, `CMD ["sh"]` and the
+    /// given `--change` instructions.
+    ///
+    /// # Panics
+    /// If busybox-static is missing or the import fails.
+    pub fn busybox(&self, name: &str, changes: &[&str]) {
+        let root = self
+            .dir
+            .path()
+            .join(format!("rootfs-{}", name.replace(['/', ':'], "_")));
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).expect("make the image's /bin");
+        std::fs::copy("/bin/busybox", bin.join("busybox")).expect(
+            "/bin/busybox (Debian's busybox-static) is needed for the engine's test images",
+        );
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("link an applet");
+            }
+        }
+        for dir in ["etc", "tmp", "root", "home/app", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(root.join(dir)).expect("make an image directory");
+        }
+        std::fs::write(root.join("etc/passwd"), PASSWD).expect("write /etc/passwd");
+        std::fs::write(root.join("etc/group"), GROUP).expect("write /etc/group");
+        let status = Command::new("chmod")
+            .arg("1777")
+            .arg(root.join("tmp"))
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "chmod 1777 /tmp");
+        let status = Command::new("chown")
+            .arg("1000:1000")
+            .arg(root.join("home/app"))
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "chown /home/app");
+        let tarball = root.with_extension("tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tarball)
+            .arg(".")
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "tar the busybox root");
+        let mut args = vec![
+            "import".to_owned(),
+            "--change".to_owned(),
+            "CMD [\"sh\"]".to_owned(),
+        ];
+        for change in changes {
+            args.push("--change".to_owned());
+            args.push((*change).to_owned());
+        }
+        args.push(tarball.display().to_string());
+        args.push(name.to_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.ok(&args);
+    }
+
+    /// Kills and removes every container of this data root (what a failed test left running).
+    pub fn remove_all_containers(&self) {
+        let Ok(output) = self.command(&["ps", "-aq", "--no-trunc"]).output() else {
+            return;
+        };
+        for id in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+            let _ = self.command(&["rm", "-f", id]).output();
+        }
+    }
+}
+
+impl Drop for Flotilla {
+    fn drop(&mut self) {
+        if self.data_root().join("containers").exists() {
+            self.remove_all_containers();
+        }
+    }
+}
+
 /// The diff IDs `image inspect` lists (`RootFS.Layers`), base first.
 pub fn diff_ids(inspect: &Value) -> Vec<String> {
     inspect["RootFS"]["Layers"]

@@ -65,29 +65,31 @@ pub enum Command {
     /// Make an image from a root filesystem tar archive.
     Import(engine::import::ImportArgs),
     /// Run a container (starts the existing one when the configuration is the same).
-    Run(Rest),
+    #[command(disable_help_flag = true)]
+    Run(engine::run::RunArgs),
     /// Create a container without starting it.
-    Create(Rest),
+    #[command(disable_help_flag = true)]
+    Create(engine::run::CreateArgs),
     /// Start containers.
-    Start(Rest),
-    /// Stop containers (SIGTERM, then SIGKILL after the stop timeout).
-    Stop(Rest),
+    Start(engine::start::StartArgs),
+    /// Stop containers (the stop signal, then SIGKILL after the stop timeout).
+    Stop(engine::stop::StopArgs),
     /// Restart containers.
-    Restart(Rest),
+    Restart(engine::stop::StopArgs),
     /// Send a signal to containers.
-    Kill(Rest),
+    Kill(engine::kill::KillArgs),
     /// Remove containers.
-    Rm(Rest),
+    Rm(engine::rm::RmArgs),
     /// Wait for containers to exit and print their exit codes.
-    Wait(Rest),
+    Wait(engine::wait::WaitArgs),
     /// List containers.
-    Ps(Rest),
+    Ps(engine::ps::PsArgs),
     /// Show containers or images as JSON.
-    Inspect(Rest),
+    Inspect(engine::inspect::InspectArgs),
     /// Show a container's output.
-    Logs(Rest),
+    Logs(engine::logs::LogsArgs),
     /// Run a command in a running container.
-    Exec(Rest),
+    Exec(engine::exec::ExecArgs),
     /// Manage volumes (create, ls, rm, inspect, prune).
     #[command(subcommand)]
     Volume(engine::volume::VolumeCommand),
@@ -95,6 +97,11 @@ pub enum Command {
     Network(Rest),
     /// Show a container's published ports.
     Port(Rest),
+    /// Start the containers whose restart policy wants them back after a reboot.
+    Boot(engine::boot::BootArgs),
+    /// Supervise a container (started by `run -d` and `start`; not for people).
+    #[command(hide = true)]
+    Supervise(engine::supervise::SuperviseArgs),
 }
 
 /// The arguments of a command this build does not parse yet.
@@ -126,6 +133,20 @@ pub fn run(args: Flotilla, command: &str) -> ExitCode {
         Command::Export(a) => engine::export::run(&context, &a),
         Command::Import(a) => engine::import::run(&context, &a),
         Command::Volume(a) => engine::volume::run(&context, a),
+        Command::Run(a) => engine::run::run(&context, &a),
+        Command::Create(a) => engine::run::run_create(&context, &a),
+        Command::Start(a) => engine::start::run(&context, &a),
+        Command::Stop(a) => engine::stop::run(&context, &a, false),
+        Command::Restart(a) => engine::stop::run(&context, &a, true),
+        Command::Kill(a) => engine::kill::run(&context, &a),
+        Command::Rm(a) => engine::rm::run(&context, &a),
+        Command::Wait(a) => engine::wait::run(&context, &a),
+        Command::Supervise(a) => engine::supervise::run(&context, &a),
+        Command::Logs(a) => engine::logs::run(&context, &a),
+        Command::Boot(a) => engine::boot::run(&context, &a),
+        Command::Ps(a) => engine::ps::run(&context, &a),
+        Command::Exec(a) => engine::exec::run(&context, &a),
+        Command::Inspect(a) => engine::inspect::run(&context, &a),
         _ => return super::not_built("flotilla", command),
     };
     engine::finish(command, result)

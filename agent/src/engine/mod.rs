@@ -11,6 +11,7 @@
 
 pub mod container;
 pub mod image_config;
+pub mod names;
 pub mod options;
 pub mod present;
 pub mod restart;

@@ -76,7 +76,7 @@ type Result<T> = std::result::Result<T, CgroupError>;
 
 /// The cgroup directories a container joins: v1: (mount-point name like "memory" or
 /// "cpu,cpuacct", absolute dir) per hierarchy; unified: the absolute cgroup2 dir, if any.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CgroupMembership {
     pub v1: Vec<(String, PathBuf)>,
     pub unified: Option<PathBuf>,

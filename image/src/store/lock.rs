@@ -27,7 +27,16 @@ impl FileLock {
 
     /// An exclusive lock on `path` if nobody holds any lock on it now, else `None`.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
-        match Self::take(path, FlockOperation::NonBlockingLockExclusive) {
+        Self::try_take(path, FlockOperation::NonBlockingLockExclusive)
+    }
+
+    /// A shared lock on `path` if nobody holds an exclusive one now, else `None`.
+    pub fn try_shared(path: &Path) -> io::Result<Option<FileLock>> {
+        Self::try_take(path, FlockOperation::NonBlockingLockShared)
+    }
+
+    fn try_take(path: &Path, operation: FlockOperation) -> io::Result<Option<FileLock>> {
+        match Self::take(path, operation) {
             Ok(lock) => Ok(Some(lock)),
             Err(e) if e.raw_os_error() == Some(Errno::WOULDBLOCK.raw_os_error()) => Ok(None),
             Err(e) => Err(e),

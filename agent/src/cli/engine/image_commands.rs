@@ -90,7 +90,7 @@ fn inspect(context: &Context, args: &InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Docker's `image inspect` object for one image, plus the manifest descriptor.
-fn describe(store: &Store, image: &Image) -> anyhow::Result<serde_json::Value> {
+pub fn describe(store: &Store, image: &Image) -> anyhow::Result<serde_json::Value> {
     let contents = store.contents(image)?;
     let config: serde_json::Value = serde_json::from_slice(&contents.config)?;
     let (manifest, layers) = (&contents.manifest, &contents.layers);

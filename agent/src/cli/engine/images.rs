@@ -100,30 +100,7 @@ fn print_table(rows: &[Row], digests: bool) {
         ]);
         table.push(line);
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for line in table {
-        let last = line.len() - 1;
-        let text: Vec<String> = line
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| {
-                if c == last {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}", w = widths[c])
-                }
-            })
-            .collect();
-        println!("{}", text.join("   "));
-    }
+    super::table::print(&table);
 }
 
 /// The listing's rows: one per tag, or one `<none>` row for an untagged image.

@@ -2,20 +2,35 @@
 //! its clap arguments and a `run` function; shared here are the context every command gets and
 //! how a failure is reported.
 
+pub mod boot;
+pub mod containers;
+pub mod exec;
 pub mod export;
 pub mod image_commands;
 pub mod images;
 pub mod import;
+pub mod inspect;
+pub mod kill;
 pub mod load;
+pub mod logs;
+pub mod ps;
 pub mod pull;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod save;
+pub mod start;
+pub mod stop;
+pub mod supervise;
 pub mod tag;
 pub mod volume;
+pub mod wait;
 
+mod attach;
 mod human;
 mod output;
 mod progress;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! `flotilla pull`: bring an image from a registry into the store.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -41,6 +42,24 @@ fn parse_platform(text: &str) -> Result<Platform, String> {
 
 /// Runs `flotilla pull`.
 pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    pull(context, args, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls an image `run` or `create` needs and does not find, reporting on standard error as
+/// docker does.
+pub fn pull_missing(context: &Context, image: &str) -> anyhow::Result<()> {
+    eprintln!("Unable to find image '{image}' locally");
+    let args = PullArgs {
+        platform: None,
+        quiet: false,
+        image: image.to_owned(),
+    };
+    pull(context, &args, &mut std::io::stderr().lock())
+}
+
+/// Pulls `args.image`, writing docker's status lines to `out`.
+fn pull(context: &Context, args: &PullArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let reference = Reference::parse(&args.image)?;
     let config = context.config()?;
     let client = Client::new(&config.registry)?;
@@ -49,7 +68,7 @@ pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.quiet);
     if !args.quiet {
         if reference.digest().is_none() && !args.image.contains(':') {
-            println!("Using default tag: latest");
+            writeln!(out, "Using default tag: latest")?;
         }
         let what = reference.tag().map_or_else(
             || {
@@ -60,24 +79,29 @@ pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
             },
             str::to_owned,
         );
-        println!("{what}: Pulling from {}", reference.repository());
+        writeln!(out, "{what}: Pulling from {}", reference.repository())?;
     }
     let pulled = image::pull::pull(&client, &store, &reference, &platform, &progress)
         .with_context(|| format!("cannot pull {}", reference.familiar()))?;
     progress.finish();
     if args.quiet {
-        println!("{reference}");
+        writeln!(out, "{reference}")?;
     } else {
-        println!("Digest: {}", pulled.digest);
+        writeln!(out, "Digest: {}", pulled.digest)?;
         if pulled.up_to_date {
-            println!("Status: Image is up to date for {}", reference.familiar());
+            writeln!(
+                out,
+                "Status: Image is up to date for {}",
+                reference.familiar()
+            )?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "Status: Downloaded newer image for {}",
                 reference.familiar()
-            );
+            )?;
         }
-        println!("{reference}");
+        writeln!(out, "{reference}")?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -1,0 +1,134 @@
+//! Staying attached to a container the supervisor started (`run` without `-d`, `start -a`):
+//! its output is copied to ours until the supervisor reports the exit, and SIGINT, SIGTERM
+//! and SIGHUP are passed on to the container (docker's `--sig-proxy`).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::ExitCode;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::containers::control;
+use crate::containers::launch::{self, Attach, Report};
+use crate::containers::store::ContainerStore;
+
+/// The CLI's ends of the attach pipes.
+#[derive(Debug)]
+pub struct Ends {
+    out: File,
+    err: File,
+}
+
+/// Pipes for an attached start; the first half goes to the supervisor.
+pub fn pipes(interactive: bool) -> anyhow::Result<(Attach, Ends)> {
+    let (out_read, out_write) = launch::pipe()?;
+    let (err_read, err_write) = launch::pipe()?;
+    Ok((
+        Attach {
+            output: Some((out_write, err_write)),
+            stdin: interactive,
+        },
+        Ends {
+            out: File::from(out_read),
+            err: File::from(err_read),
+        },
+    ))
+}
+
+/// Copies what can be read from `from` to `to`; false once `from` is closed.
+fn copy_available(from: &mut File, to: &mut dyn Write, buffer: &mut [u8]) -> bool {
+    match from.read(buffer) {
+        Ok(0) => false,
+        Ok(n) => {
+            let _ = to.write_all(&buffer[..n]);
+            let _ = to.flush();
+            true
+        }
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted,
+    }
+}
+
+/// Copies what `from` holds now to `to`, without waiting for more.
+fn drain(from: &mut File, to: &mut dyn Write, buffer: &mut [u8]) {
+    while let Ok(n @ 1..) = from.read(buffer) {
+        let _ = to.write_all(&buffer[..n]);
+    }
+    let _ = to.flush();
+}
+
+/// Follows container `id` until its first exit; its exit code is ours.
+pub fn follow(
+    store: &ContainerStore,
+    id: &str,
+    mut ends: Ends,
+    mut status: BufReader<File>,
+) -> anyhow::Result<ExitCode> {
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block()?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    for end in [&ends.out, &ends.err] {
+        fcntl(end.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    }
+    let mut buffer = vec![0u8; 64 * 1024];
+    let (mut out_open, mut err_open) = (true, true);
+    loop {
+        let mut fds = vec![
+            PollFd::new(status.get_ref().as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        if out_open {
+            fds.push(PollFd::new(ends.out.as_fd(), PollFlags::POLLIN));
+        }
+        if err_open {
+            fds.push(PollFd::new(ends.err.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut next = 2;
+        if out_open {
+            if ready[next] {
+                out_open = copy_available(&mut ends.out, &mut io::stdout(), &mut buffer);
+            }
+            next += 1;
+        }
+        if err_open && ready[next] {
+            err_open = copy_available(&mut ends.err, &mut io::stderr(), &mut buffer);
+        }
+        if ready[1] {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {
+                    let _ = control::signal(store, id, signal, false);
+                }
+            }
+        }
+        if ready[0] {
+            let report = launch::read_report(&mut status);
+            // Everything the container wrote was sent before the report: take the rest.
+            drain(&mut ends.out, &mut io::stdout(), &mut buffer);
+            drain(&mut ends.err, &mut io::stderr(), &mut buffer);
+            return match report {
+                Some(Report::Exited { code }) => {
+                    Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+                }
+                _ => anyhow::bail!(
+                    "the supervisor of container {} ended without reporting the container's exit",
+                    &id[..12]
+                ),
+            };
+        }
+    }
+}

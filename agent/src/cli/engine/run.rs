@@ -1,0 +1,262 @@
+//! `flotilla run` and `flotilla create`: docker's flags, the image pulled when missing, and
+//! run-or-start: `run --name N` of an existing N with the same configuration starts it (or
+//! leaves it running); a different configuration is an error naming what differs, unless
+//! `--replace` recreates it.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::attach;
+use super::Context;
+use crate::containers::create::{create, Outcome};
+use crate::containers::launch::{self, Attach, Started};
+use crate::containers::store::ContainerStore;
+use crate::containers::{control, supervisor};
+use crate::engine::container::{differences, Container};
+use crate::engine::options::{self, RunOptions};
+use crate::engine::restart::RestartPolicy;
+
+/// docker's `run`/`create` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    /// Print help (-h is --hostname, as in docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from this environment).
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (one KEY=VALUE per line).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Mount a host path, a named volume or an anonymous volume.
+    #[arg(short = 'v', long = "volume", value_name = "[SRC:]DST[:ro|rw]")]
+    pub volume: Vec<String>,
+    /// The working directory inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The user (name or UID) and group to run as.
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Overwrite the image's ENTRYPOINT (one word; "" clears it).
+    #[arg(long, allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// The container's host name.
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Mount the container's root file system read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// When to restart the container after it exits.
+    #[arg(
+        long,
+        default_value = "no",
+        value_name = "no|always|on-failure[:N]|unless-stopped"
+    )]
+    pub restart: RestartPolicy,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short = 'm', long, value_parser = options::parse_memory)]
+    pub memory: Option<u64>,
+    /// Number of CPUs (e.g. 0.5).
+    #[arg(long, value_parser = options::parse_cpus)]
+    pub cpus: Option<Option<u64>>,
+    /// Maximum number of processes (0 or -1: unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true, value_parser = options::parse_pids_limit)]
+    pub pids_limit: Option<Option<u64>>,
+    /// Seconds to wait for the stop signal to work before SIGKILL (default 10).
+    #[arg(long = "stop-timeout", value_parser = options::parse_stop_timeout)]
+    pub stop_timeout: Option<u32>,
+    /// The signal that stops the container (default: the image's, else SIGTERM).
+    #[arg(long = "stop-signal", value_parser = options::parse_stop_signal)]
+    pub stop_signal: Option<String>,
+    /// The network: host, none, bridge (no interfaces but loopback until bridge networking lands).
+    #[arg(long, alias = "net", default_value = "bridge", value_parser = options::parse_network)]
+    pub network: options::Network,
+    /// Publish a container's port (not available yet: needs the bridge network).
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// Keep standard input open (pass this terminal's input to the container).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// The image.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments (replace the image's CMD).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// `flotilla run`: `create` flags plus how to run it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    flotilla run --rm busybox echo hello\n  \
+    flotilla run -d --name web --restart=always -m 64m busybox httpd -f\n  \
+    flotilla run -d --name web busybox httpd -f    (again: nothing to do, web runs)\n\n\
+    Exit status: the container's, or 125 when flotilla failed, 126 when the command cannot \
+    be run, 127 when it does not exist.")]
+pub struct RunArgs {
+    /// Run in the background and print the container's ID.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long = "rm")]
+    pub remove: bool,
+    /// Run as a systemd service's main process: output to the journal, READY=1 once running,
+    /// SIGTERM stops the container, its exit code is the service's; never restarts by itself.
+    #[arg(long)]
+    pub systemd: bool,
+    /// If the named container exists with another configuration, remove and recreate it.
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+impl CreateArgs {
+    /// The flags as [`RunOptions`]; `remove` is `--rm`.
+    fn to_options(&self, remove: bool) -> anyhow::Result<RunOptions> {
+        if !self.publish.is_empty() {
+            anyhow::bail!(
+                "--publish {}: publishing ports is not available yet (it comes with bridge networking)",
+                self.publish.join(", ")
+            );
+        }
+        let host = |key: &str| std::env::var(key).ok();
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            let contents = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --env-file {}", file.display()))?;
+            env.extend(options::parse_env_file(&contents, &host)?);
+        }
+        for entry in &self.env {
+            env.extend(options::parse_env(entry, &host)?);
+        }
+        let options = RunOptions {
+            name: self.name.clone(),
+            env,
+            volumes: self
+                .volume
+                .iter()
+                .map(|v| options::parse_volume(v))
+                .collect::<Result<_, _>>()?,
+            workdir: self
+                .workdir
+                .as_deref()
+                .map(options::parse_workdir)
+                .transpose()?,
+            user: self.user.clone(),
+            entrypoint: self.entrypoint.clone(),
+            hostname: self.hostname.clone(),
+            read_only: self.read_only,
+            restart: self.restart,
+            memory: self.memory,
+            nano_cpus: self.cpus.flatten(),
+            pids_limit: self.pids_limit.flatten(),
+            stop_timeout: self.stop_timeout,
+            stop_signal: self.stop_signal.clone(),
+            network: self.network.clone(),
+            remove,
+            image: self.image.clone(),
+            command: self.command.clone(),
+        };
+        options.check()?;
+        Ok(options)
+    }
+}
+
+/// Makes the container (pulling its image if missing), or finds the existing one of its name.
+fn create_or_find(
+    context: &Context,
+    options: &RunOptions,
+    systemd: bool,
+) -> anyhow::Result<Outcome> {
+    if context.store()?.resolve(&options.image).is_err() {
+        super::pull::pull_missing(context, &options.image)?;
+    }
+    Ok(create(&context.data_root, options, systemd)?)
+}
+
+/// Runs `flotilla create`.
+pub fn run_create(context: &Context, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    let options = args.to_options(false)?;
+    match create_or_find(context, &options, false)? {
+        Outcome::Created(record) => {
+            println!("{}", record.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Existing(existing) => Err(crate::containers::store::StoreError::NameInUse {
+            name: existing.name.clone(),
+            id: existing.short_id().to_owned(),
+        }
+        .into()),
+    }
+}
+
+/// Runs `flotilla run`.
+pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let options = args.create.to_options(args.remove)?;
+    let store = ContainerStore::open(&context.data_root)?;
+    let record = match create_or_find(context, &options, args.systemd)? {
+        Outcome::Created(record) => record,
+        Outcome::Existing(existing) => {
+            let image_id = context.store()?.resolve(&options.image)?.id.to_string();
+            let changed = differences(&existing, &options, &image_id);
+            if changed.is_empty() {
+                existing
+            } else if args.replace {
+                control::stop(&store, &existing.id, None)?;
+                control::remove(&context.data_root, &store, &existing.id, true, true)?;
+                match create_or_find(context, &options, args.systemd)? {
+                    Outcome::Created(record) | Outcome::Existing(record) => record,
+                }
+            } else {
+                anyhow::bail!(
+                    "container {:?} exists with a different configuration ({}); remove it, or run with --replace to recreate it",
+                    existing.name,
+                    changed.join("; ")
+                );
+            }
+        }
+    };
+    if args.systemd {
+        return run_under_systemd(context, &store, &record);
+    }
+    if args.detach {
+        launch::start(&context.data_root, &store, &record.id, Attach::default())?;
+        println!("{}", record.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (attach, ends) = attach::pipes(args.create.interactive)?;
+    match launch::start(&context.data_root, &store, &record.id, attach)? {
+        Started::AlreadyRunning => {
+            println!("{}", record.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Started::Now { status, .. } => attach::follow(&store, &record.id, ends, status),
+    }
+}
+
+/// `run --systemd`: this process becomes the container's supervisor, the service's main
+/// process. A supervisor already running the container (started by hand) is stopped first.
+fn run_under_systemd(
+    context: &Context,
+    store: &ContainerStore,
+    record: &Container,
+) -> anyhow::Result<ExitCode> {
+    let lock_path = store.supervisor_lock_path(&record.id);
+    if store.supervisor_alive(&record.id)? {
+        control::stop(store, &record.id, None)?;
+    }
+    let _lock = image::store::lock::FileLock::exclusive(&lock_path)
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    store.update(&record.id, |c| c.systemd = true)?;
+    let code = supervisor::supervise(&context.data_root, &record.id, supervisor::Mode::Systemd)?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

@@ -1,0 +1,201 @@
+//! Making a container (`create`, and `run`'s first step): the image's config and `run` options
+//! become a record and an OCI runtime configuration in a new container directory.
+//!
+//! Names are claimed under the store's lock, so two concurrent `run --name N` make one
+//! container: the second finds N taken and gets [`Outcome::Existing`] (run-or-start).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use image::store::Store;
+
+use super::store::ContainerStore;
+use super::ContainersError;
+use crate::engine::container::{Container, MountKind, MountPoint, State, RECORD_VERSION};
+use crate::engine::image_config::ImageConfig;
+use crate::engine::options::{RunOptions, VolumeSource};
+use crate::engine::spec::{self, anonymous_volume_name, effective_user, Host, Ids};
+use crate::engine::user::{numeric_user, resolve_user};
+use crate::volumes::VolumeStore;
+
+/// What `create` found or made.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new container.
+    Created(Container),
+    /// `--name` was taken by this container (compare configurations: run-or-start).
+    Existing(Container),
+}
+
+/// Makes a container from `options` (IMAGE must be in the image store), unless a container
+/// of that name exists already.
+pub fn create(
+    data_root: &Path,
+    options: &RunOptions,
+    systemd: bool,
+) -> Result<Outcome, ContainersError> {
+    options.check()?;
+    let images = Store::open(data_root)?;
+    let image = images.resolve(&options.image)?;
+    let contents = images.contents(&image)?;
+    let image_config = ImageConfig::from_document(&contents.config)?;
+    let mut lower: Vec<PathBuf> = contents.layers.into_iter().map(|l| l.dir).collect();
+    lower.reverse();
+    let user = {
+        let wanted = effective_user(&image_config, options);
+        match numeric_user(wanted) {
+            Some(user) if !wanted.contains(|c: char| c.is_ascii_alphabetic()) => user,
+            _ => resolve_user(
+                &image_file(&lower, "etc/passwd")?,
+                &image_file(&lower, "etc/group")?,
+                wanted,
+            )?,
+        }
+    };
+    let store = ContainerStore::open(data_root)?;
+    let lock = store.lock()?;
+    if let Some(name) = &options.name {
+        match store.resolve_name(name)? {
+            Some(id) => return Ok(Outcome::Existing(store.read(&id)?)),
+            None => {}
+        }
+    }
+    let id = new_id()?;
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::engine::names::generate(&id));
+    let volumes = VolumeStore::open(data_root)?;
+    let mut mounts = Vec::new();
+    for (index, volume) in options.volumes.iter().enumerate() {
+        mounts.push(match &volume.source {
+            VolumeSource::Bind(path) => MountPoint {
+                kind: MountKind::Bind,
+                name: None,
+                source: path.display().to_string(),
+                destination: volume.destination.clone(),
+                read_write: !volume.read_only,
+                anonymous: false,
+            },
+            VolumeSource::Named(volume_name) => MountPoint {
+                kind: MountKind::Volume,
+                name: Some(volume_name.clone()),
+                source: volumes
+                    .ensure(volume_name, false)?
+                    .mountpoint
+                    .display()
+                    .to_string(),
+                destination: volume.destination.clone(),
+                read_write: !volume.read_only,
+                anonymous: false,
+            },
+            VolumeSource::Anonymous => {
+                let volume_name = anonymous_volume_name(&id, index);
+                MountPoint {
+                    kind: MountKind::Volume,
+                    source: volumes
+                        .ensure(&volume_name, true)?
+                        .mountpoint
+                        .display()
+                        .to_string(),
+                    name: Some(volume_name),
+                    destination: volume.destination.clone(),
+                    read_write: !volume.read_only,
+                    anonymous: true,
+                }
+            }
+        });
+    }
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (_, nofile_hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .unwrap_or((1024, 1024));
+    let mut spec_options = options.clone();
+    spec_options.user = Some(format!("{}:{}", user.uid(), user.gid()));
+    let mut spec = spec::runtime_spec(
+        &image_config,
+        &spec_options,
+        &store.dir(&id).join("rootfs"),
+        &Ids {
+            container_id: &id,
+            name: &name,
+            volumes_root: volumes.root(),
+        },
+        &Host {
+            nofile_hard,
+            hostname: &hostname,
+        },
+    )?;
+    if let Some(process) = spec.process_mut() {
+        process.set_user(user);
+    }
+    let args = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let record = Container {
+        version: RECORD_VERSION,
+        id: id.clone(),
+        name,
+        created: SystemTime::now(),
+        image: options.image.clone(),
+        image_id: image.id.to_string(),
+        options: options.clone(),
+        path: args.first().cloned().unwrap_or_default(),
+        args: args.iter().skip(1).cloned().collect(),
+        mounts,
+        state: State::default(),
+        restart_count: 0,
+        manually_stopped: false,
+        systemd,
+        stop_signal: options
+            .stop_signal
+            .clone()
+            .or(image_config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".to_owned()),
+        log: None,
+        cgroups: None,
+    };
+    store.create(&lock, &record, &spec)?;
+    Ok(Outcome::Created(record))
+}
+
+/// The text of `path` (relative to the root) as the image's merged layers show it: the
+/// top-most layer that has it wins; a whiteout hides it. Empty when no layer has it.
+fn image_file(lower_top_first: &[PathBuf], path: &str) -> Result<String, ContainersError> {
+    for layer in lower_top_first {
+        let candidate = layer.join(path);
+        match fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_char_device() => return Ok(String::new()),
+            Ok(meta) if meta.is_file() => {
+                return fs::read_to_string(&candidate).map_err(|source| ContainersError::Io {
+                    path: candidate,
+                    source,
+                })
+            }
+            Ok(_) => return Ok(String::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ContainersError::Io {
+                    path: candidate,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(String::new())
+}
+
+/// A new random 64-hex-digit container ID.
+fn new_id() -> Result<String, ContainersError> {
+    crate::random::hex_id().map_err(|source| ContainersError::Io {
+        path: PathBuf::from("/dev/urandom"),
+        source,
+    })
+}

@@ -1,0 +1,417 @@
+//! The supervisor ("shim"): the one process that owns a container while it runs.
+//!
+//! It holds the container's `supervisor.lock` for its whole life, starts the container's init
+//! through the runtime, sends every line of its output to the log driver (and, while someone is
+//! attached, the raw bytes to them), records each state change, applies the restart policy with
+//! docker's back-off, and on SIGTERM or SIGINT stops the container (its stop signal, then
+//! SIGKILL after its stop timeout). The container's init gets SIGKILL if the supervisor dies, so a
+//! record whose supervisor is gone is truthfully reported as exited.
+//!
+//! Two modes: detached (`flotilla run -d`, `start`: forked by the CLI, in a session of its own,
+//! reporting `started`/`failed`/`exited` on a pipe the CLI reads) and `--systemd` (the service's
+//! main process: it notifies `READY=1`, never restarts the container itself and exits with its
+//! exit code). One thread: signals arrive on a signalfd, polled with the output pipes.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::launch::{self, Report};
+use super::output::ContainerOutput;
+use super::store::ContainerStore;
+use super::ContainersError;
+use crate::engine::container::Container;
+use crate::engine::restart::{decide, Backoff, Decision, ExitCause};
+use crate::logs::driver::Stream;
+use crate::runtime::cgroups::Cgroups;
+use crate::runtime::{self, Launch, RootFs, Stdio};
+
+/// docker's stop timeout when neither `--stop-timeout` nor `stop -t` says otherwise.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the supervisor talks to whoever started it.
+#[derive(Debug)]
+pub enum Mode {
+    /// Started by the CLI: reports on `status`; `attach` gets the raw output while it listens;
+    /// `stdin` is the container's standard input (`-i`), else /dev/null.
+    Detached {
+        status: File,
+        attach: Option<(File, File)>,
+        stdin: Option<OwnedFd>,
+    },
+    /// A systemd service's main process.
+    Systemd,
+}
+
+/// Everything one supervisor keeps between the container's runs.
+struct Supervisor {
+    data_root: PathBuf,
+    store: ContainerStore,
+    id: String,
+    mode: Mode,
+    signals: SignalFd,
+    backoff: Backoff,
+    stop_requested: Option<Instant>,
+    first_run: bool,
+}
+
+/// How one run of the container ended.
+struct RunEnd {
+    cause: ExitCause,
+    oom_killed: bool,
+}
+
+/// Supervises the container `id` until it stays stopped; returns its last exit code.
+/// `data_root` locates the stores; the caller holds the supervisor lock (its descriptor is
+/// inherited or held by this process) for as long as this runs.
+pub fn supervise(
+    data_root: &std::path::Path,
+    id: &str,
+    mode: Mode,
+) -> Result<i32, ContainersError> {
+    let store = ContainerStore::open(data_root)?;
+    let mut mask = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        mask.add(signal);
+    }
+    mask.thread_block().map_err(ContainersError::Signals)?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(ContainersError::Signals)?;
+    let mut supervisor = Supervisor {
+        data_root: data_root.to_owned(),
+        store,
+        id: id.to_owned(),
+        mode,
+        signals,
+        backoff: Backoff::default(),
+        stop_requested: None,
+        first_run: true,
+    };
+    supervisor.run()
+}
+
+impl Supervisor {
+    fn run(&mut self) -> Result<i32, ContainersError> {
+        loop {
+            let prepared = match launch::prepare(&self.data_root, &self.store, &self.id) {
+                Ok(prepared) => prepared,
+                Err(error) => return self.failed(&error),
+            };
+            let (out_read, out_write) = launch::pipe()?;
+            let (err_read, err_write) = launch::pipe()?;
+            let stdin = match &mut self.mode {
+                Mode::Detached { stdin, .. } => stdin.take(),
+                Mode::Systemd => None,
+            };
+            let stdin = match stdin {
+                Some(fd) => fd,
+                None => launch::dev_null()?,
+            };
+            let mut output = match ContainerOutput::open(&prepared.log) {
+                Ok(output) => output,
+                Err(error) => return self.failed(&ContainersError::Log(error)),
+            };
+            let cgroups = match Cgroups::create(
+                &prepared.cgroup_parent,
+                &self.id,
+                prepared
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.resources().as_ref()),
+            ) {
+                Ok(cgroups) => cgroups,
+                Err(error) => return self.failed(&ContainersError::Cgroups(error)),
+            };
+            let started = runtime::spawn(Launch {
+                spec: &prepared.spec,
+                rootfs: RootFs::Overlay {
+                    lower: &prepared.lower,
+                    upper: &prepared.upper,
+                    work: &prepared.work,
+                },
+                cgroups: &cgroups.membership(),
+                stdio: Stdio {
+                    stdin,
+                    stdout: out_write,
+                    stderr: err_write,
+                },
+            });
+            let pid = match started {
+                Ok(pid) => pid,
+                Err(error) => {
+                    let _ = cgroups.remove();
+                    return self.failed(&ContainersError::Runtime(error));
+                }
+            };
+            let saved = serde_json::to_value(&cgroups).ok();
+            let target = output.target();
+            self.store.update(&self.id, |c| {
+                c.started(pid.as_raw(), std::process::id() as i32, SystemTime::now());
+                c.cgroups = saved;
+                c.log = Some(target);
+            })?;
+            if self.first_run {
+                self.report(&Report::Started { pid: pid.as_raw() });
+                if matches!(self.mode, Mode::Systemd) {
+                    super::notify::ready(pid.as_raw());
+                }
+            }
+            let end = self.watch(pid, out_read, err_read, &mut output, &cgroups, &prepared)?;
+            let _ = cgroups.remove();
+            let now = SystemTime::now();
+            let systemd = matches!(self.mode, Mode::Systemd);
+            let (record, decision) = self.store.update(&self.id, |c| {
+                let decision = if systemd || self.stop_requested.is_some() {
+                    Decision::Stay
+                } else {
+                    decide(
+                        c.options.restart,
+                        end.cause,
+                        c.restart_count,
+                        c.manually_stopped,
+                    )
+                };
+                let restarting = decision == Decision::Restart;
+                c.ended(end.cause, end.oom_killed, restarting, now);
+                if restarting {
+                    c.restart_count += 1;
+                }
+                decision
+            })?;
+            let code = end.cause.exit_code();
+            if decision == Decision::Stay {
+                self.finish(&record)?;
+                self.report(&Report::Exited { code });
+                return Ok(code);
+            }
+            if self.first_run {
+                self.report(&Report::Exited { code });
+            }
+            self.first_run = false;
+            let delay = self.backoff.next_delay(record.ran_for(now));
+            if self.sleep(delay)? {
+                // Asked to stop while waiting: it stays exited.
+                let (record, ()) = self.store.update(&self.id, |c| {
+                    c.ended(end.cause, end.oom_killed, false, SystemTime::now());
+                    c.manually_stopped = true;
+                })?;
+                self.finish(&record)?;
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Pumps output and signals until the container's init is reaped and its pipes closed.
+    fn watch(
+        &mut self,
+        pid: Pid,
+        out: OwnedFd,
+        err: OwnedFd,
+        log: &mut ContainerOutput,
+        cgroups: &Cgroups,
+        prepared: &launch::Prepared,
+    ) -> Result<RunEnd, ContainersError> {
+        let mut out = Some(File::from(out));
+        let mut err = Some(File::from(err));
+        let mut status = None;
+        let mut buffer = vec![0u8; 64 * 1024];
+        while status.is_none() || out.is_some() || err.is_some() {
+            let timeout = self.stop_deadline_timeout(prepared.stop_timeout);
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            for file in [&out, &err].into_iter().flatten() {
+                fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(ContainersError::Signals(e)),
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            let mut index = 1;
+            for (stream, pipe) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
+                if pipe.is_none() {
+                    continue;
+                }
+                if ready[index] {
+                    let read = pipe.as_mut().map_or(Ok(0), |file| file.read(&mut buffer));
+                    match read {
+                        Ok(0) | Err(_) => {
+                            log.finish(stream);
+                            *pipe = None;
+                        }
+                        Ok(n) => {
+                            log.write(stream, &buffer[..n]);
+                            self.attach(stream, &buffer[..n]);
+                        }
+                    }
+                }
+                index += 1;
+            }
+            if ready[0] {
+                while let Ok(Some(info)) = self.signals.read_signal() {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(Signal::SIGTERM | Signal::SIGINT) => self.request_stop(pid, prepared),
+                        _ => {}
+                    }
+                }
+            }
+            if status.is_none() {
+                status = self.reap_if_exited(pid)?;
+            }
+            if status.is_none() && self.stop_overdue(prepared.stop_timeout) {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = cgroups.kill_all(Signal::SIGKILL);
+            }
+        }
+        let cause = status.unwrap_or(ExitCause::Signaled(9));
+        Ok(RunEnd {
+            cause,
+            oom_killed: cgroups.oom_killed().unwrap_or(false),
+        })
+    }
+
+    /// If the init exited, reaps it and clears its PID under the record lock (a CLI signals
+    /// the PID only under that lock, so never a process that reused it).
+    fn reap_if_exited(&self, pid: Pid) -> Result<Option<ExitCause>, ContainersError> {
+        let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(pid), peek) {
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {}
+            _ => return Ok(None),
+        }
+        let lock = self.store.record_lock(&self.id)?;
+        let cause = match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => ExitCause::Exited(u8::try_from(code).unwrap_or(255)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => ExitCause::Signaled(signal as i32),
+            _ => ExitCause::Signaled(Signal::SIGKILL as i32),
+        };
+        self.store
+            .update_locked(&lock, &self.id, |c| c.state.pid = 0)?;
+        Ok(Some(cause))
+    }
+
+    /// SIGTERM or SIGINT reached the supervisor: stop the container (a user's stop).
+    fn request_stop(&mut self, pid: Pid, prepared: &launch::Prepared) {
+        if self.stop_requested.is_some() {
+            return;
+        }
+        self.stop_requested = Some(Instant::now());
+        let _ = self.store.update(&self.id, |c| c.manually_stopped = true);
+        if matches!(self.mode, Mode::Systemd) {
+            super::notify::stopping();
+        }
+        let _ = kill(pid, prepared.stop_signal);
+    }
+
+    fn stop_overdue(&self, timeout: Duration) -> bool {
+        self.stop_requested
+            .is_some_and(|since| since.elapsed() >= timeout)
+    }
+
+    /// How long `poll` may wait: until the stop timeout runs out, or for ever.
+    fn stop_deadline_timeout(&self, timeout: Duration) -> PollTimeout {
+        match self.stop_requested {
+            None => PollTimeout::NONE,
+            Some(since) => {
+                let left = timeout.saturating_sub(since.elapsed());
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        }
+    }
+
+    /// Waits `delay` before a restart; true if a stop was asked for meanwhile.
+    fn sleep(&mut self, delay: Duration) -> Result<bool, ContainersError> {
+        let until = Instant::now() + delay;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(ContainersError::Signals(e)),
+            }
+            while let Ok(Some(info)) = self.signals.read_signal() {
+                if matches!(
+                    Signal::try_from(info.ssi_signo as i32),
+                    Ok(Signal::SIGTERM | Signal::SIGINT)
+                ) {
+                    return Ok(true);
+                }
+            }
+            if self.store.read_raw(&self.id)?.manually_stopped {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Sends the raw output to an attached client; a client that went away is forgotten.
+    fn attach(&mut self, stream: Stream, bytes: &[u8]) {
+        if let Mode::Detached { attach, .. } = &mut self.mode {
+            let failed = match attach {
+                Some((out, err)) => {
+                    let target = if stream == Stream::Stdout { out } else { err };
+                    target.write_all(bytes).is_err()
+                }
+                None => false,
+            };
+            if failed {
+                *attach = None;
+            }
+        }
+    }
+
+    fn report(&mut self, report: &Report) {
+        if let Mode::Detached { status, .. } = &mut self.mode {
+            let _ = status.write_all(report.to_line().as_bytes());
+        }
+    }
+
+    /// A start failed before the container ran: record it, tell the caller, end.
+    fn failed(&mut self, error: &ContainersError) -> Result<i32, ContainersError> {
+        let code = error.exit_code();
+        let message = error.to_string();
+        let (record, ()) = self.store.update(&self.id, |c| {
+            c.failed_to_start(message.clone(), code, SystemTime::now());
+        })?;
+        self.report(&Report::Failed {
+            code,
+            message: message.clone(),
+        });
+        self.finish(&record)?;
+        if matches!(self.mode, Mode::Systemd) {
+            return Err(launch::start_failed(message, code));
+        }
+        Ok(code)
+    }
+
+    /// The container stays stopped: `--rm` removes it.
+    fn finish(&mut self, record: &Container) -> Result<(), ContainersError> {
+        if record.options.remove {
+            super::control::remove_stopped(&self.data_root, &self.store, record, true)?;
+        }
+        Ok(())
+    }
+}

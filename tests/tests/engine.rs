@@ -1,0 +1,506 @@
+//! The engine end to end through the `flotilla` CLI on this host: containers from a busybox
+//! image the test imports, run with real namespaces, overlayfs and cgroups. What a user would
+//! notice: output and exit codes, isolation seen from inside the container, limits enforced,
+//! run-or-start, restart policies, state after a supervisor is killed, volumes and logs.
+
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use flotilla_tests::flotilla::Flotilla;
+use serde_json::Value;
+
+/// A data root with the busybox image `bb` (CMD sh, `StopSignal` SIGTERM).
+fn engine() -> Flotilla {
+    let flotilla = Flotilla::new();
+    flotilla.busybox("bb", &[]);
+    flotilla
+}
+
+/// `flotilla inspect C`, the one object of the array.
+fn inspect(flotilla: &Flotilla, container: &str) -> Value {
+    let json: Value =
+        serde_json::from_str(&flotilla.ok(&["inspect", container])).expect("inspect prints JSON");
+    json[0].clone()
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+fn outcome(flotilla: &Flotilla, args: &[&str]) -> (i32, String, String) {
+    let output = flotilla.run(args);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Waits until `check` holds, at most `seconds`; panics with `what` otherwise.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < until, "timed out waiting: {what}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+fn status_of(flotilla: &Flotilla, container: &str) -> String {
+    inspect(flotilla, container)["State"]["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn process_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn run_prints_the_output_and_returns_the_exit_code() {
+    let f = engine();
+    assert_eq!(f.ok(&["run", "--rm", "bb", "echo", "hello"]), "hello\n");
+    let (code, out, err) = outcome(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"));
+    let (code, _, err) = outcome(&f, &["run", "--rm", "bb", "/nope"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(
+        err.contains("/nope") && err.contains("no such file"),
+        "{err}"
+    );
+    // --rm left nothing behind.
+    assert_eq!(f.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn containers_are_isolated_as_dockers_are() {
+    let f = engine();
+    let script = "echo pid=$$; hostname; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
+                  grep ' / ' /proc/mounts | cut -d' ' -f3; grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+                  touch /sys/x 2>/dev/null || echo sys-read-only; wc -c < /proc/kcore; \
+                  ls /dev; ip link 2>/dev/null | grep -c mtu";
+    let out = f.ok(&["run", "--rm", "--hostname", "box", "bb", "sh", "-c", script]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1", "{out}");
+    assert_eq!(lines[1], "box", "{out}");
+    assert!(lines.contains(&"CapEff:\t00000000a80425fb"), "{out}");
+    assert!(lines.contains(&"NoNewPrivs:\t1"), "{out}");
+    assert!(lines.contains(&"overlay"), "{out}");
+    assert!(lines.contains(&"ro"), "{out}");
+    assert!(lines.contains(&"sys-read-only"), "{out}");
+    assert!(lines.contains(&"0"), "/proc/kcore is masked: {out}");
+    for device in ["null", "zero", "urandom", "tty", "pts", "shm"] {
+        assert!(lines.contains(&device), "/dev/{device}: {out}");
+    }
+    // The host's name is not the container's by default: the short ID is.
+    let id = f.ok(&["create", "bb", "hostname"]).trim().to_owned();
+    assert_eq!(f.ok(&["start", "-a", &id]), format!("{}\n", &id[..12]));
+    // A user by name from the image's /etc/passwd, with its groups.
+    assert_eq!(
+        f.ok(&["run", "--rm", "-u", "app", "bb", "id"]),
+        "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"
+    );
+}
+
+#[test]
+fn memory_and_pids_limits_are_enforced() {
+    let f = engine();
+    let (code, _, err) = outcome(
+        &f,
+        &[
+            "run",
+            "--name",
+            "hog",
+            "-m",
+            "8m",
+            "bb",
+            "sh",
+            "-c",
+            "x=$(head -c 64m /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    assert_eq!(code, 137, "the hog is killed: {err}");
+    assert_eq!(inspect(&f, "hog")["State"]["OOMKilled"], Value::Bool(true));
+    let out = f.ok(&[
+        "run", "--rm", "--pids-limit", "5", "bb", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/dev/null; echo started; kill $(jobs -p) 2>/dev/null; true",
+    ]);
+    assert!(out.contains("started"), "{out}");
+    let forks = f.ok(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "bb",
+        "sh",
+        "-c",
+        "n=0; for i in 1 2 3 4 5 6 7 8; do sleep 5 2>/dev/null & n=$((n+1)); done; jobs -p | wc -l",
+    ]);
+    let running: u32 = forks.trim().parse().unwrap_or(99);
+    assert!(running < 8, "at most 5 processes: {running} sleeps ran");
+    let cpus = inspect(&f, "hog")["HostConfig"]["Memory"].clone();
+    assert_eq!(cpus, Value::from(8 * 1024 * 1024));
+}
+
+#[test]
+fn detached_containers_show_in_ps_and_stop() {
+    let f = engine();
+    let id = f
+        .ok(&["run", "-d", "--name", "web", "bb", "sleep", "300"])
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = f.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"),
+        "{ps}"
+    );
+    let state = inspect(&f, "web");
+    assert_eq!(state["State"]["Running"], Value::Bool(true));
+    let pid = state["State"]["Pid"].as_i64().unwrap();
+    assert!(process_alive(pid));
+    let started = Instant::now();
+    assert_eq!(f.ok(&["stop", "-t", "5", "web"]), "web\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "sleep as PID 1 ignores SIGTERM: but SIGKILL after -t"
+    );
+    let state = inspect(&f, "web");
+    assert_eq!(state["State"]["Status"], "exited");
+    assert!(!process_alive(pid));
+    assert_eq!(f.ok(&["ps", "-q"]), "");
+    assert!(f.ok(&["ps", "-a"]).contains("Exited ("));
+    assert_eq!(f.ok(&["rm", "web"]), "web\n");
+    assert!(f.fails(&["inspect", "web"]).contains("no such object: web"));
+}
+
+#[test]
+fn run_with_a_name_is_run_or_start() {
+    let f = engine();
+    let first = f
+        .ok(&["run", "-d", "--name", "db", "bb", "sleep", "300"])
+        .trim()
+        .to_owned();
+    // Running: nothing to do.
+    assert_eq!(
+        f.ok(&["run", "-d", "--name", "db", "bb", "sleep", "300"])
+            .trim(),
+        first
+    );
+    let pid = inspect(&f, "db")["State"]["Pid"].clone();
+    f.ok(&["stop", "-t", "0", "db"]);
+    // Stopped: started again, same container.
+    assert_eq!(
+        f.ok(&["run", "-d", "--name", "db", "bb", "sleep", "300"])
+            .trim(),
+        first
+    );
+    assert_eq!(status_of(&f, "db"), "running");
+    assert_ne!(inspect(&f, "db")["State"]["Pid"], pid);
+    // Another configuration: refused with what differs, unless --replace.
+    let err = f.fails(&[
+        "run", "-d", "--name", "db", "-m", "64m", "bb", "sleep", "300",
+    ]);
+    assert!(
+        err.contains("--memory") && err.contains("--replace"),
+        "{err}"
+    );
+    let replaced = f.ok(&[
+        "run",
+        "-d",
+        "--replace",
+        "--name",
+        "db",
+        "-m",
+        "64m",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    assert_ne!(replaced.trim(), first);
+    assert_eq!(f.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn concurrent_runs_of_one_name_make_one_container() {
+    let f = engine();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            f.command(&["run", "-d", "--name", "once", "bb", "sleep", "300"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let ids: Vec<String> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    assert_eq!(f.ok(&["ps", "-aq"]).lines().count(), 1);
+    assert_eq!(status_of(&f, "once"), "running");
+}
+
+#[test]
+fn on_failure_restarts_up_to_its_limit_and_keeps_the_id() {
+    let f = engine();
+    let id = f
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "flaky",
+            "--restart",
+            "on-failure:3",
+            "bb",
+            "false",
+        ])
+        .trim()
+        .to_owned();
+    eventually(30, "flaky ends after 3 restarts", || {
+        let state = inspect(&f, "flaky");
+        state["State"]["Status"] == "exited" && state["RestartCount"] == 3
+    });
+    let state = inspect(&f, "flaky");
+    assert_eq!(state["Id"], Value::from(id.as_str()));
+    assert_eq!(state["State"]["ExitCode"], 1);
+    assert!(f.ok(&["ps", "-a"]).contains("Exited (1)"));
+}
+
+#[test]
+fn always_restarts_until_stopped() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 2",
+    ]);
+    let mut saw_restarting = false;
+    eventually(20, "two restarts", || {
+        let state = inspect(&f, "loop");
+        saw_restarting |= f.ok(&["ps"]).contains("Restarting (2)");
+        state["RestartCount"].as_u64().unwrap_or(0) >= 2
+    });
+    assert!(saw_restarting || status_of(&f, "loop") == "running");
+    f.ok(&["stop", "loop"]);
+    let count = inspect(&f, "loop")["RestartCount"].clone();
+    sleep(Duration::from_millis(800));
+    assert_eq!(status_of(&f, "loop"), "exited");
+    assert_eq!(
+        inspect(&f, "loop")["RestartCount"],
+        count,
+        "a stopped container stays stopped"
+    );
+}
+
+#[test]
+fn a_killed_supervisor_leaves_a_consistent_state() {
+    let f = engine();
+    f.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "300"]);
+    let state = inspect(&f, "orphan");
+    let pid = state["State"]["Pid"].as_i64().unwrap();
+    let shim = state["Flotilla"]["Supervisor"]["Pid"].as_i64().unwrap();
+    assert!(process_alive(shim), "{state}");
+    Command::new("kill")
+        .args(["-9", &shim.to_string()])
+        .status()
+        .unwrap();
+    eventually(5, "the container dies with its supervisor", || {
+        !process_alive(pid)
+    });
+    assert_eq!(status_of(&f, "orphan"), "exited");
+    assert!(!f.ok(&["ps"]).contains("orphan"));
+    f.ok(&["start", "orphan"]);
+    assert_eq!(status_of(&f, "orphan"), "running");
+    f.ok(&["rm", "-f", "orphan"]);
+    assert_eq!(f.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn volumes_outlive_containers_and_binds_can_be_read_only() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "bb",
+        "sh",
+        "-c",
+        "echo kept > /data/file",
+    ]);
+    assert_eq!(
+        f.ok(&["run", "--rm", "-v", "data:/data", "bb", "cat", "/data/file"]),
+        "kept\n"
+    );
+    let host = f.dir().join("bind");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host").unwrap();
+    let bind = format!("{}:/host:ro", host.display());
+    let (code, out, _) = outcome(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "bb",
+            "sh",
+            "-c",
+            "cat /host/in; echo; touch /host/new || echo refused",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "from host\nrefused\n"));
+    assert!(!host.join("new").exists());
+    // An anonymous volume goes with `rm -v`.
+    f.ok(&["run", "--name", "anon", "-v", "/scratch", "bb", "true"]);
+    let source = inspect(&f, "anon")["Mounts"][0]["Source"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&source).exists());
+    f.ok(&["rm", "-v", "anon"]);
+    assert!(!std::path::Path::new(&source).exists());
+}
+
+#[test]
+fn logs_come_back_without_a_journal() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "--name",
+        "talker",
+        "bb",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; echo three",
+    ]);
+    let output = f.run(&["logs", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "one\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "two\n");
+    assert_eq!(f.ok(&["logs", "--tail", "1", "talker"]), "three\n");
+    let state = inspect(&f, "talker");
+    assert_eq!(
+        state["HostConfig"]["LogConfig"]["Type"], "json-file",
+        "{state}"
+    );
+}
+
+#[test]
+fn start_attach_wait_and_exec() {
+    let f = engine();
+    let id = f
+        .ok(&[
+            "create",
+            "--name",
+            "job",
+            "bb",
+            "sh",
+            "-c",
+            "echo ran; exit 4",
+        ])
+        .trim()
+        .to_owned();
+    assert_eq!(status_of(&f, &id), "created");
+    let (code, out, _) = outcome(&f, &["start", "-a", "job"]);
+    assert_eq!((code, out.as_str()), (4, "ran\n"));
+    assert_eq!(f.ok(&["wait", "job"]), "4\n");
+    f.ok(&["run", "-d", "--name", "svc", "bb", "sleep", "300"]);
+    assert_eq!(
+        f.ok(&[
+            "exec",
+            "svc",
+            "sh",
+            "-c",
+            "echo $$ > /dev/null; cat /proc/1/cmdline | tr '\\0' ' '"
+        ]),
+        "sleep 300 "
+    );
+    let (code, _, _) = outcome(&f, &["exec", "svc", "sh", "-c", "exit 7"]);
+    assert_eq!(code, 7);
+}
+
+#[test]
+fn boot_brings_back_always_and_unless_stopped_containers() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unless",
+        "--restart",
+        "unless-stopped",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stopped",
+        "--restart",
+        "unless-stopped",
+        "bb",
+        "sleep",
+        "300",
+    ]);
+    f.ok(&["run", "-d", "--name", "plain", "bb", "sleep", "300"]);
+    f.ok(&["stop", "-t", "0", "stopped"]);
+    // The host "crashes": every supervisor dies at once.
+    for name in ["always", "unless", "plain"] {
+        let shim = inspect(&f, name)["Flotilla"]["Supervisor"]["Pid"]
+            .as_i64()
+            .unwrap();
+        Command::new("kill")
+            .args(["-9", &shim.to_string()])
+            .status()
+            .unwrap();
+    }
+    eventually(5, "all exited", || {
+        ["always", "unless", "plain"]
+            .iter()
+            .all(|n| status_of(&f, n) == "exited")
+    });
+    f.ok(&["boot"]);
+    assert_eq!(status_of(&f, "always"), "running");
+    assert_eq!(status_of(&f, "unless"), "running");
+    assert_eq!(status_of(&f, "stopped"), "exited");
+    assert_eq!(status_of(&f, "plain"), "exited");
+}
