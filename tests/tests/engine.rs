@@ -85,7 +85,7 @@ fn containers_are_isolated_as_dockers_are() {
     let f = engine();
     let script = "echo pid=$$; hostname; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
                   grep ' / ' /proc/mounts | cut -d' ' -f3; grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
-                  touch /sys/x 2>/dev/null || echo sys-read-only; wc -c < /proc/kcore; \
+                  touch /sys/x 2>/dev/null || echo sys-read-only; wc -c < /proc/timer_list; \
                   ls /dev; ip link 2>/dev/null | grep -c mtu";
     let out = f.ok(&["run", "--rm", "--hostname", "box", "bb", "sh", "-c", script]);
     let lines: Vec<&str> = out.lines().collect();
@@ -96,7 +96,7 @@ fn containers_are_isolated_as_dockers_are() {
     assert!(lines.contains(&"overlay"), "{out}");
     assert!(lines.contains(&"ro"), "{out}");
     assert!(lines.contains(&"sys-read-only"), "{out}");
-    assert!(lines.contains(&"0"), "/proc/kcore is masked: {out}");
+    assert!(lines.contains(&"0"), "/proc/timer_list is masked: {out}");
     for device in ["null", "zero", "urandom", "tty", "pts", "shm"] {
         assert!(lines.contains(&device), "/dev/{device}: {out}");
     }
@@ -106,7 +106,7 @@ fn containers_are_isolated_as_dockers_are() {
     // A user by name from the image's /etc/passwd, with its groups.
     assert_eq!(
         f.ok(&["run", "--rm", "-u", "app", "bb", "id"]),
-        "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"
+        "uid=1000(app) gid=1000(app) groups=50(staff)\n"
     );
 }
 
@@ -129,25 +129,31 @@ fn memory_and_pids_limits_are_enforced() {
     );
     assert_eq!(code, 137, "the hog is killed: {err}");
     assert_eq!(inspect(&f, "hog")["State"]["OOMKilled"], Value::Bool(true));
-    let out = f.ok(&[
-        "run", "--rm", "--pids-limit", "5", "bb", "sh", "-c",
-        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/dev/null; echo started; kill $(jobs -p) 2>/dev/null; true",
-    ]);
-    assert!(out.contains("started"), "{out}");
-    let forks = f.ok(&[
-        "run",
-        "--rm",
-        "--pids-limit",
-        "5",
-        "bb",
-        "sh",
-        "-c",
-        "n=0; for i in 1 2 3 4 5 6 7 8; do sleep 5 2>/dev/null & n=$((n+1)); done; jobs -p | wc -l",
-    ]);
-    let running: u32 = forks.trim().parse().unwrap_or(99);
-    assert!(running < 8, "at most 5 processes: {running} sleeps ran");
-    let cpus = inspect(&f, "hog")["HostConfig"]["Memory"].clone();
-    assert_eq!(cpus, Value::from(8 * 1024 * 1024));
+    // Eight background sleeps need nine processes: with at most five, the shell cannot fork.
+    let fork_eight = "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo forked";
+    let (code, out, err) = outcome(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "--pids-limit",
+            "5",
+            "bb",
+            "sh",
+            "-c",
+            fork_eight,
+        ],
+    );
+    assert!(
+        code != 0 && !out.contains("forked") && err.contains("fork"),
+        "{code} {out} {err}"
+    );
+    assert_eq!(
+        f.ok(&["run", "--rm", "bb", "sh", "-c", fork_eight]),
+        "forked\n"
+    );
+    let memory = inspect(&f, "hog")["HostConfig"]["Memory"].clone();
+    assert_eq!(memory, Value::from(8 * 1024 * 1024));
 }
 
 #[test]
@@ -169,10 +175,12 @@ fn detached_containers_show_in_ps_and_stop() {
     let pid = state["State"]["Pid"].as_i64().unwrap();
     assert!(process_alive(pid));
     let started = Instant::now();
-    assert_eq!(f.ok(&["stop", "-t", "5", "web"]), "web\n");
+    assert_eq!(f.ok(&["stop", "-t", "1", "web"]), "web\n");
+    // sleep as PID 1 ignores SIGTERM: SIGKILL follows after the timeout.
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "sleep as PID 1 ignores SIGTERM: but SIGKILL after -t"
+        took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+        "{took:?}"
     );
     let state = inspect(&f, "web");
     assert_eq!(state["State"]["Status"], "exited");
@@ -207,9 +215,13 @@ fn run_with_a_name_is_run_or_start() {
     assert_eq!(status_of(&f, "db"), "running");
     assert_ne!(inspect(&f, "db")["State"]["Pid"], pid);
     // Another configuration: refused with what differs, unless --replace.
-    let err = f.fails(&[
-        "run", "-d", "--name", "db", "-m", "64m", "bb", "sleep", "300",
-    ]);
+    let (code, _, err) = outcome(
+        &f,
+        &[
+            "run", "-d", "--name", "db", "-m", "64m", "bb", "sleep", "300",
+        ],
+    );
+    assert_eq!(code, 125, "docker's status for a refused run: {err}");
     assert!(
         err.contains("--memory") && err.contains("--replace"),
         "{err}"
@@ -398,7 +410,7 @@ fn logs_come_back_without_a_journal() {
         "bb",
         "sh",
         "-c",
-        "echo one; echo two >&2; echo three",
+        "echo one; echo two >&2; sleep 0.2; echo three",
     ]);
     let output = f.run(&["logs", "talker"]);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "one\nthree\n");

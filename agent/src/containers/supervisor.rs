@@ -124,6 +124,7 @@ impl Supervisor {
                 Ok(output) => output,
                 Err(error) => return self.failed(&ContainersError::Log(error)),
             };
+            self.remove_stale_cgroups()?;
             let cgroups = match Cgroups::create(
                 &prepared.cgroup_parent,
                 &self.id,
@@ -213,6 +214,18 @@ impl Supervisor {
                 return Ok(code);
             }
         }
+    }
+
+    /// Kills and removes the cgroups a previous supervisor of this container left behind when
+    /// it died with its container (a crash, a reboot without a clean stop).
+    fn remove_stale_cgroups(&self) -> Result<(), ContainersError> {
+        let record = self.store.read_raw(&self.id)?;
+        if let Some(saved) = record.cgroups.and_then(|s| serde_json::from_value(s).ok()) {
+            let stale = Cgroups::open(saved);
+            let _ = stale.kill_all(Signal::SIGKILL);
+            stale.remove()?;
+        }
+        Ok(())
     }
 
     /// Pumps output and signals until the container's init is reaped and its pipes closed.

@@ -51,6 +51,15 @@ pub fn finish(process: &Process) -> Result<Infallible, StepError> {
     let args = c_strings(args, "argument")?;
     let env = c_strings(env, "environment variable")?;
     let path_c = CString::new(path.as_os_str().as_bytes()).map_err(|_| nul_in(&path))?;
+    // The process never outlives the one that started it (the supervisor, or `exec`'s CLI),
+    // so a record whose supervisor died truthfully says exited. Set last: changing
+    // credentials clears it.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(|errno| {
+        StepError {
+            step: "set the parent-death signal".to_owned(),
+            errno,
+        }
+    })?;
     process::reset_signals()?;
     process::close_on_exec_above_stdio()?;
     let Err(errno) = execve(&path_c, &args, &env);

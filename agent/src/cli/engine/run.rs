@@ -12,7 +12,7 @@ use super::Context;
 use crate::containers::create::{create, Outcome};
 use crate::containers::launch::{self, Attach, Started};
 use crate::containers::store::ContainerStore;
-use crate::containers::{control, supervisor};
+use crate::containers::{control, supervisor, ContainersError};
 use crate::engine::container::{differences, Container};
 use crate::engine::options::{self, RunOptions};
 use crate::engine::restart::RestartPolicy;
@@ -61,11 +61,11 @@ pub struct CreateArgs {
     #[arg(short = 'm', long, value_parser = options::parse_memory)]
     pub memory: Option<u64>,
     /// Number of CPUs (e.g. 0.5).
-    #[arg(long, value_parser = options::parse_cpus)]
-    pub cpus: Option<Option<u64>>,
+    #[arg(long)]
+    pub cpus: Option<String>,
     /// Maximum number of processes (0 or -1: unlimited).
-    #[arg(long = "pids-limit", allow_hyphen_values = true, value_parser = options::parse_pids_limit)]
-    pub pids_limit: Option<Option<u64>>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
     /// Seconds to wait for the stop signal to work before SIGKILL (default 10).
     #[arg(long = "stop-timeout", value_parser = options::parse_stop_timeout)]
     pub stop_timeout: Option<u32>,
@@ -157,8 +157,18 @@ impl CreateArgs {
             read_only: self.read_only,
             restart: self.restart,
             memory: self.memory,
-            nano_cpus: self.cpus.flatten(),
-            pids_limit: self.pids_limit.flatten(),
+            nano_cpus: self
+                .cpus
+                .as_deref()
+                .map(options::parse_cpus)
+                .transpose()?
+                .flatten(),
+            pids_limit: self
+                .pids_limit
+                .as_deref()
+                .map(options::parse_pids_limit)
+                .transpose()?
+                .flatten(),
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
             network: self.network.clone(),
@@ -199,8 +209,19 @@ pub fn run_create(context: &Context, args: &CreateArgs) -> anyhow::Result<ExitCo
     }
 }
 
-/// Runs `flotilla run`.
+/// Runs `flotilla run`. A failure is reported here, with docker's exit status: 127 when the
+/// command does not exist, 126 when it cannot be run, 125 for anything else.
 pub fn run(context: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    run_container(context, args).or_else(|error| {
+        eprintln!("flotilla run: {error:#}");
+        let code = error
+            .downcast_ref::<ContainersError>()
+            .map_or(125, ContainersError::exit_code);
+        Ok(ExitCode::from(u8::try_from(code).unwrap_or(125)))
+    })
+}
+
+fn run_container(context: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let options = args.create.to_options(args.remove)?;
     let store = ContainerStore::open(&context.data_root)?;
     let record = match create_or_find(context, &options, args.systemd)? {
