@@ -58,9 +58,8 @@ pub fn create(
     let store = ContainerStore::open(data_root)?;
     let lock = store.lock()?;
     if let Some(name) = &options.name {
-        match store.resolve_name(name)? {
-            Some(id) => return Ok(Outcome::Existing(store.read(&id)?)),
-            None => {}
+        if let Some(id) = store.resolve_name(name)? {
+            return Ok(Outcome::Existing(store.read(&id)?));
         }
     }
     let id = new_id()?;

@@ -144,7 +144,7 @@ impl Supervisor {
                     upper: &prepared.upper,
                     work: &prepared.work,
                 },
-                cgroups: &cgroups.membership(),
+                cgroups: cgroups.membership(),
                 stdio: Stdio {
                     stdin,
                     stdout: out_write,
@@ -279,9 +279,10 @@ impl Supervisor {
             }
             if ready[0] {
                 while let Ok(Some(info)) = self.signals.read_signal() {
-                    match Signal::try_from(info.ssi_signo as i32) {
-                        Ok(Signal::SIGTERM | Signal::SIGINT) => self.request_stop(pid, prepared),
-                        _ => {}
+                    if let Ok(Signal::SIGTERM | Signal::SIGINT) =
+                        Signal::try_from(info.ssi_signo as i32)
+                    {
+                        self.request_stop(pid, prepared);
                     }
                 }
             }

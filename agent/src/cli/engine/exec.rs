@@ -64,7 +64,7 @@ pub fn run(context: &Context, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let host = |key: &str| std::env::var(key).ok();
     for entry in &args.env {
         if let Some((key, value)) = parse_env(entry, &host)? {
-            env.retain(|e| e.split_once('=').map_or(true, |(k, _)| k != key));
+            env.retain(|e| e.split_once('=').is_none_or(|(k, _)| k != key));
             env.push(format!("{key}={value}"));
         }
     }
