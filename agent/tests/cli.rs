@@ -58,8 +58,8 @@ fn commands_not_built_yet_say_so_and_exit_2() {
         ),
         (
             env!("CARGO_BIN_EXE_flotilla"),
-            &["run", "-d", "--name", "x", "busybox"],
-            "flotilla run: not available yet",
+            &["network", "ls"],
+            "flotilla network: not available yet",
         ),
         (
             env!("CARGO_BIN_EXE_flotillad"),

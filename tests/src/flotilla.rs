@@ -2,7 +2,8 @@
 //! and the checks tests make of what it prints.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -152,55 +153,19 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/a
 const GROUP: &str = "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n";
 
 impl Flotilla {
-    /// Imports a busybox image as `name`: `/bin/busybox` of busybox-static with every applet
-    /// linked, `/etc/passwd` and `/etc/group` ([`PASSWD`]), a 1777 `/tmp`, `CMD ["sh"]` and the
-    /// given `--change` instructions.
+    /// Imports a busybox image as `name` ([`busybox_tarball`]) with `CMD ["sh"]` and the given
+    /// `--change` instructions.
     ///
     /// # Panics
     /// If busybox-static is missing or the import fails.
     pub fn busybox(&self, name: &str, changes: &[&str]) {
-        let root = self
-            .dir
-            .path()
-            .join(format!("rootfs-{}", name.replace(['/', ':'], "_")));
-        let bin = root.join("bin");
-        std::fs::create_dir_all(&bin).expect("make the image's /bin");
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect(
-            "/bin/busybox (Debian's busybox-static) is needed for the engine's test images",
+        let tarball = busybox_tarball(
+            &self
+                .dir
+                .path()
+                .join(format!("rootfs-{}", name.replace(['/', ':'], "_"))),
+            &[],
         );
-        let list = Command::new("/bin/busybox")
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            if applet != "busybox" {
-                std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("link an applet");
-            }
-        }
-        for dir in ["etc", "tmp", "root", "home/app", "proc", "sys", "dev"] {
-            std::fs::create_dir_all(root.join(dir)).expect("make an image directory");
-        }
-        std::fs::write(root.join("etc/passwd"), PASSWD).expect("write /etc/passwd");
-        std::fs::write(root.join("etc/group"), GROUP).expect("write /etc/group");
-        let status = Command::new("chmod")
-            .arg("1777")
-            .arg(root.join("tmp"))
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "chmod 1777 /tmp");
-        let status = Command::new("chown")
-            .arg("1000:1000")
-            .arg(root.join("home/app"))
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "chown /home/app");
-        let tarball = root.with_extension("tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg(".")
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "tar the busybox root");
         let mut args = vec![
             "import".to_owned(),
             "--change".to_owned(),
@@ -233,6 +198,56 @@ impl Drop for Flotilla {
             self.remove_all_containers();
         }
     }
+}
+
+/// Builds a busybox root file system in `root` and tars it as `root.tar`: `/bin/busybox` of
+/// busybox-static with every applet linked, `/etc/passwd` and `/etc/group` ([`PASSWD`]), a
+/// 1777 `/tmp`, and `scripts` (absolute path, contents) as executable files.
+///
+/// # Panics
+/// If busybox-static is missing or a step fails.
+pub fn busybox_tarball(root: &Path, scripts: &[(&str, &str)]) -> PathBuf {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("make the image's /bin");
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("/bin/busybox (Debian's busybox-static) is needed for the engine's test images");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("link an applet");
+        }
+    }
+    for dir in ["etc", "tmp", "root", "home/app", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(dir)).expect("make an image directory");
+    }
+    std::fs::write(root.join("etc/passwd"), PASSWD).expect("write /etc/passwd");
+    std::fs::write(root.join("etc/group"), GROUP).expect("write /etc/group");
+    for (path, contents) in scripts {
+        let file = root.join(path.trim_start_matches('/'));
+        std::fs::write(&file, contents).expect("write a script");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod a script");
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+        .expect("chmod /tmp");
+    let status = Command::new("chown")
+        .arg("1000:1000")
+        .arg(root.join("home/app"))
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "chown /home/app");
+    let tarball = root.with_extension("tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "tar the busybox root");
+    tarball
 }
 
 /// The diff IDs `image inspect` lists (`RootFS.Layers`), base first.

@@ -1,0 +1,229 @@
+//! `flotilla-bench-run`: the time to run `/bin/true` in a container, flotilla side by side with
+//! its peers in one run on this machine, on the same busybox root file system: `crun run` and
+//! `runc run` of an OCI bundle, `podman run --rm` and `flotilla run --rm` of an image made from
+//! it; then `start -a` of an existing stopped container, podman against flotilla. It prints
+//! medians and ratios; it asserts nothing about time.
+//!
+//! ```text
+//! cargo build --release --workspace --bins
+//! target/release/flotilla-bench-run [--runs 30]
+//! ```
+//!
+//! The peers are Debian's `crun`, `runc` and `podman` (installed if missing). crun refuses this
+//! machine's hybrid cgroup2 mount, so it runs in a private mount namespace with
+//! `/sys/fs/cgroup/unified` unmounted; podman uses a throwaway vfs store and `--network none`.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flotilla_tests::built_binary;
+use flotilla_tests::flotilla::busybox_tarball;
+use tempfile::TempDir;
+
+/// Runs `command`, which must succeed; how long it took.
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let output = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let took = start.elapsed();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    took
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn measure(runs: usize, mut run: impl FnMut(usize) -> Duration) -> Duration {
+    run(usize::MAX); // warm-up: caches, first-use setup
+    median((0..runs).map(&mut run).collect())
+}
+
+fn ensure_packages(packages: &[&str]) {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {p}"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing {}", missing.join(" "));
+        let status = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "apt-get install {missing:?}"
+        );
+    }
+}
+
+/// An OCI bundle of `rootfs` whose process is `/bin/true`, from `runc spec`'s defaults.
+fn bundle(dir: &Path, rootfs: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let status = Command::new("runc").args(["spec", "-b"]).arg(dir).status();
+    assert!(status.is_ok_and(|s| s.success()), "runc spec");
+    let path = dir.join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!(["/bin/true"]);
+    spec["root"]["path"] = rootfs.display().to_string().into();
+    spec["root"]["readonly"] = false.into();
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+}
+
+fn podman(root: &Path) -> Command {
+    let mut command = Command::new("podman");
+    command
+        .args(["--root"])
+        .arg(root.join("root"))
+        .args(["--runroot"])
+        .arg(root.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]);
+    command
+}
+
+fn main() {
+    let runs: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => 30,
+        [flag, n] if flag == "--runs" => n.parse().unwrap_or(30),
+        _ => {
+            eprintln!("usage: flotilla-bench-run [--runs N]");
+            std::process::exit(2);
+        }
+    };
+    ensure_packages(&["crun", "runc", "podman"]);
+    let scratch = TempDir::new().unwrap();
+    let tarball = busybox_tarball(&scratch.path().join("rootfs"), &[]);
+    let rootfs = scratch.path().join("rootfs");
+    let data_root = scratch.path().join("flotilla");
+    let flotilla = || {
+        let mut command = Command::new(built_binary("flotilla"));
+        command.arg("--data-root").arg(&data_root);
+        command
+    };
+    timed(
+        flotilla()
+            .args(["import", "--change", "CMD [\"sh\"]"])
+            .arg(&tarball)
+            .arg("bb"),
+    );
+    let podman_root = scratch.path().join("podman");
+    timed(
+        podman(&podman_root)
+            .args(["import", "--change", "CMD [\"sh\"]"])
+            .arg(&tarball)
+            .arg("bb"),
+    );
+    let bundle_dir = scratch.path().join("bundle");
+    bundle(&bundle_dir, &rootfs);
+
+    let mut rows: Vec<(&str, Duration)> = Vec::new();
+    rows.push((
+        "crun run",
+        measure(runs, |i| {
+            timed(Command::new("unshare").args(["-m", "sh", "-c"]).arg(format!(
+                "mount --make-rprivate / && umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b {} bench-crun-{i}",
+                bundle_dir.display()
+            )))
+        }),
+    ));
+    rows.push((
+        "runc run",
+        measure(runs, |i| {
+            timed(
+                Command::new("runc")
+                    .args(["run", "-b"])
+                    .arg(&bundle_dir)
+                    .arg(format!("bench-runc-{i}")),
+            )
+        }),
+    ));
+    rows.push((
+        "podman run --rm",
+        measure(runs, |_| {
+            timed(podman(&podman_root).args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "bb",
+                "/bin/true",
+            ]))
+        }),
+    ));
+    rows.push((
+        "flotilla run --rm",
+        measure(runs, |_| {
+            timed(flotilla().args(["run", "--rm", "bb", "/bin/true"]))
+        }),
+    ));
+    timed(podman(&podman_root).args([
+        "create",
+        "--name",
+        "stopped",
+        "--network",
+        "none",
+        "bb",
+        "/bin/true",
+    ]));
+    timed(flotilla().args(["create", "--name", "stopped", "bb", "/bin/true"]));
+    rows.push((
+        "podman start -a",
+        measure(runs, |_| {
+            timed(podman(&podman_root).args(["start", "-a", "stopped"]))
+        }),
+    ));
+    rows.push((
+        "flotilla start -a",
+        measure(runs, |_| timed(flotilla().args(["start", "-a", "stopped"]))),
+    ));
+    let _ = Command::new("rm").arg("-rf").arg(&podman_root).status();
+
+    println!("median of {runs} runs of /bin/true (busybox root), this machine, one run:");
+    for (name, time) in &rows {
+        println!("  {name:<20} {:>8.1} ms", time.as_secs_f64() * 1000.0);
+    }
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.as_secs_f64())
+            .unwrap_or(f64::NAN)
+    };
+    let ours = get("flotilla run --rm");
+    println!("ratios (peer / flotilla, above 1 means flotilla is faster):");
+    for peer in ["crun run", "runc run", "podman run --rm"] {
+        println!("  {peer:<20} {:>6.2}x", get(peer) / ours);
+    }
+    println!(
+        "  {:<20} {:>6.2}x",
+        "podman start -a",
+        get("podman start -a") / get("flotilla start -a")
+    );
+}
