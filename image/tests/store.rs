@@ -303,11 +303,11 @@ fn prune_removes_only_untagged_images_unless_all() {
     two.ingest(&store, &["two"]).unwrap();
     // Retagging `two` to `one` leaves the first image dangling.
     store.tag("two", &Reference::parse("one").unwrap()).unwrap();
-    let (removed, swept) = store.prune(false).unwrap();
+    let (removed, swept) = store.prune(false, &[]).unwrap();
     assert!(removed.contains(&Removal::Deleted(one.id())));
     assert_eq!(swept.layers.len(), 2);
     assert_eq!(store.images().unwrap().len(), 1);
-    let (removed, _) = store.prune(true).unwrap();
+    let (removed, _) = store.prune(true, &[]).unwrap();
     assert!(removed.contains(&Removal::Deleted(two.id())));
     assert!(store.images().unwrap().is_empty());
 }

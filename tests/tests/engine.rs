@@ -516,3 +516,43 @@ fn boot_brings_back_always_and_unless_stopped_containers() {
     assert_eq!(status_of(&f, "stopped"), "exited");
     assert_eq!(status_of(&f, "plain"), "exited");
 }
+
+#[test]
+fn images_in_use_are_not_removed() {
+    let f = engine();
+    f.ok(&["create", "--name", "user", "bb", "true"]);
+    let err = f.fails(&["rmi", "bb"]);
+    assert!(err.contains("used by container"), "{err}");
+    f.ok(&["image", "prune", "-a", "-f"]);
+    assert!(
+        f.ok(&["images", "-q"]).lines().count() == 1,
+        "prune keeps it"
+    );
+    assert_eq!(f.ok(&["start", "-a", "user"]), "");
+    // Another tag of it can go: that only untags.
+    f.ok(&["tag", "bb", "bb:other"]);
+    assert!(f.ok(&["rmi", "bb:other"]).contains("Untagged"));
+    f.ok(&["rm", "user"]);
+    assert!(f.ok(&["rmi", "bb"]).contains("Deleted"));
+}
+
+#[test]
+fn a_killed_cli_leaves_its_container_running() {
+    let f = engine();
+    let mut cli = f
+        .command(&["run", "--name", "fg", "bb", "sleep", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(10, "fg runs", || {
+        f.run(&["inspect", "fg"]).status.success() && status_of(&f, "fg") == "running"
+    });
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    sleep(Duration::from_millis(300));
+    assert_eq!(status_of(&f, "fg"), "running");
+    assert!(process_alive(
+        inspect(&f, "fg")["State"]["Pid"].as_i64().unwrap()
+    ));
+}

@@ -53,15 +53,15 @@ impl Store {
         Ok(removals)
     }
 
-    /// Removes untagged images, or with `all` every image (`flotilla image prune [-a]`), then
-    /// collects garbage.
-    pub fn prune(&self, all: bool) -> Result<(Vec<Removal>, Swept)> {
+    /// Removes untagged images, or with `all` every image (`flotilla image prune [-a]`), but
+    /// never those in `keep` (images containers use), then collects garbage.
+    pub fn prune(&self, all: bool, keep: &[Digest]) -> Result<(Vec<Removal>, Swept)> {
         let mut removals = Vec::new();
         self.update_index(|index| {
             let doomed: Vec<Digest> = index
                 .images
                 .keys()
-                .filter(|id| all || index.tags_of(id).is_empty())
+                .filter(|id| !keep.contains(id) && (all || index.tags_of(id).is_empty()))
                 .cloned()
                 .collect();
             for id in doomed {

@@ -155,7 +155,9 @@ fn prune(context: &Context, args: &PruneArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let (removals, swept) = context.store()?.prune(args.all)?;
+    let in_use = super::in_use::images_in_use(context)?;
+    let keep: Vec<_> = in_use.keys().cloned().collect();
+    let (removals, swept) = context.store()?.prune(args.all, &keep)?;
     if !removals.is_empty() {
         println!("Deleted Images:");
         rmi::print_removals(&removals);

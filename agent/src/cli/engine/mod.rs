@@ -28,6 +28,7 @@ pub mod wait;
 
 mod attach;
 mod human;
+mod in_use;
 mod output;
 mod progress;
 mod table;

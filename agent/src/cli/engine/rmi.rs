@@ -24,9 +24,12 @@ pub struct RmiArgs {
 /// Runs `flotilla rmi`: every name is tried; the exit status is 1 if any failed.
 pub fn run(context: &Context, args: &RmiArgs) -> anyhow::Result<ExitCode> {
     let store = context.store()?;
+    let in_use = super::in_use::images_in_use(context)?;
     let mut status = ExitCode::SUCCESS;
     for name in &args.images {
-        match store.remove(std::slice::from_ref(name), args.force) {
+        let result = super::in_use::check_removable(&store, &in_use, name)
+            .and_then(|()| Ok(store.remove(std::slice::from_ref(name), args.force)?));
+        match result {
             Ok(removals) => print_removals(&removals),
             Err(error) => {
                 eprintln!("flotilla rmi: {error}");
