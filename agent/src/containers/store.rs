@@ -22,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use image::store::fsutil::{fsync_dir, unique_name, write_atomic};
+use image::store::fsutil::{fsync_dir, unique_name, write_atomic, write_atomic_volatile};
 use image::store::lock::FileLock;
 use oci_spec::runtime::Spec;
 
@@ -72,6 +72,17 @@ impl<T> At<T> for io::Result<T> {
             path: path.to_owned(),
             source,
         })
+    }
+}
+
+/// Writes one of a container's files atomically; durably unless the container is removed when
+/// it exits (`--rm`: after a crash of the host it would be removed anyway, and the syncs are
+/// most of its start-up time).
+fn save(record: &Container, path: &Path, bytes: &[u8]) -> Result<()> {
+    if record.options.remove {
+        write_atomic_volatile(path, bytes).at(path)
+    } else {
+        write_atomic(path, bytes).at(path)
     }
 }
 
@@ -196,10 +207,10 @@ impl ContainerStore {
             path: config.clone(),
             source,
         })?;
-        write_atomic(&config, &json).at(&config)?;
+        save(record, &config, &json)?;
         self.write(record)?;
         let name = self.root.join("names").join(&record.name);
-        write_atomic(&name, record.id.as_bytes()).at(&name)
+        save(record, &name, record.id.as_bytes())
     }
 
     /// Reads a container's record as it is on disk.
@@ -261,7 +272,7 @@ impl ContainerStore {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &json).at(&path)
+        save(record, &path, &json)
     }
 
     /// Changes a container's record under its record lock: reads it fresh as it is on disk,
@@ -311,7 +322,9 @@ impl ContainerStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e).at(&dir),
         }
-        fsync_dir(&self.root).at(&self.root)?;
+        if !record.options.remove {
+            fsync_dir(&self.root).at(&self.root)?;
+        }
         fs::remove_dir_all(&doomed).at(&doomed)
     }
 

@@ -25,6 +25,17 @@ pub fn unique_name(prefix: &str) -> String {
 /// is written, fsynced and renamed over `path`, then the directory is fsynced. A reader sees the
 /// old content or the new, never a mix; a crash leaves at worst a stray temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` atomically but without syncing: a reader (or a process that
+/// crashed midway) sees the old content or the new, but a crash of the host may lose the
+/// change. For state that is worthless after a reboot (a `--rm` container's record).
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -37,9 +48,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .mode(0o644)
             .open(&temporary)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&temporary, path)?;
-        fsync_dir(dir)
+        if durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         // Best effort: the temporary may not even exist.

@@ -11,7 +11,8 @@
 //!
 //! The peers are Debian's `crun`, `runc` and `podman` (installed if missing). crun refuses this
 //! machine's hybrid cgroup2 mount, so it runs in a private mount namespace with
-//! `/sys/fs/cgroup/unified` unmounted; podman uses a throwaway vfs store and `--network none`.
+//! `/sys/fs/cgroup/unified` unmounted; podman uses a throwaway vfs store, `--network none`, runc
+//! (its crun refuses hybrid cgroups) and nofile/nproc ulimits below this machine's hard limits.
 
 use std::fs;
 use std::path::Path;
@@ -105,6 +106,8 @@ fn podman(root: &Path) -> Command {
             "cgroupfs",
             "--events-backend",
             "none",
+            "--runtime",
+            "runc",
         ]);
     command
 }
@@ -173,6 +176,10 @@ fn main() {
                 "--rm",
                 "--network",
                 "none",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
                 "bb",
                 "/bin/true",
             ]))
@@ -190,6 +197,10 @@ fn main() {
         "stopped",
         "--network",
         "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
         "bb",
         "/bin/true",
     ]));
