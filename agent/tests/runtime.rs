@@ -98,6 +98,21 @@ impl Bundle {
     fn lower(&self) -> Vec<PathBuf> {
         vec![self.path("lower")]
     }
+
+    /// Starts `spec` on an overlay of the bundle's image.
+    fn launch(&self, spec: &Spec, stdio: Stdio) -> Result<Pid, RuntimeError> {
+        let (lower, upper, work) = (self.lower(), self.path("upper"), self.path("work"));
+        runtime::spawn(Launch {
+            spec,
+            rootfs: RootFs::Overlay {
+                lower: &lower,
+                upper: &upper,
+                work: &work,
+            },
+            cgroups: &NO_CGROUPS,
+            stdio,
+        })
+    }
 }
 
 fn command(words: &[&str]) -> RunOptions {
@@ -138,19 +153,10 @@ fn exit_code(pid: Pid) -> i32 {
 /// Runs a container on an overlay of the bundle's image to its end: exit code and output.
 fn run(bundle: &Bundle, options: RunOptions) -> (i32, String) {
     let spec = bundle.spec(options);
-    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
     let (stdio, output) = capture();
-    let pid = runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio,
-    })
-    .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let pid = bundle
+        .launch(&spec, stdio)
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
     let text = read_all(output);
     let code = exit_code(pid);
     assert_no_host_mounts(bundle);
@@ -160,18 +166,7 @@ fn run(bundle: &Bundle, options: RunOptions) -> (i32, String) {
 fn try_spawn(bundle: &Bundle, options: RunOptions) -> Result<Pid, RuntimeError> {
     let spec = bundle.spec(options);
     let (stdio, _output) = capture();
-    let lower = bundle.lower();
-    let (upper, work) = (bundle.path("upper"), bundle.path("work"));
-    runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio,
-    })
+    bundle.launch(&spec, stdio)
 }
 
 /// Everything the container mounted stayed in its own mount namespace.
@@ -428,19 +423,8 @@ fn exec_runs_inside_the_container() {
     let _serial = lock();
     let bundle = Bundle::new();
     let spec = bundle.spec(command(&["sleep", "60"]));
-    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
     let (stdio, _init_output) = capture();
-    let init = runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio,
-    })
-    .unwrap();
+    let init = bundle.launch(&spec, stdio).unwrap();
     let _running = Running(init);
     let mut process = spec.process().clone().unwrap();
     process.set_oom_score_adj(Some(500));
@@ -496,19 +480,8 @@ fn a_namespace_with_a_path_is_joined() {
         .collect();
     linux.set_namespaces(Some(namespaces));
     spec.set_linux(Some(linux));
-    let (lower, upper, work) = (second.lower(), second.path("upper"), second.path("work"));
     let (stdio, output) = capture();
-    let pid = runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio,
-    })
-    .unwrap();
+    let pid = second.launch(&spec, stdio).unwrap();
     let text = read_all(output);
     let code = exit_code(pid);
     let first_net = fs::read_link(format!("/proc/{init}/ns/net")).unwrap();

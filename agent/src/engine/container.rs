@@ -213,6 +213,35 @@ impl Container {
     }
 }
 
+#[cfg(test)]
+impl Container {
+    /// A container of `busybox` named `web`, made at `created`, never started: for tests.
+    pub(crate) fn example(created: SystemTime) -> Container {
+        Container {
+            version: RECORD_VERSION,
+            id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_owned(),
+            name: "web".to_owned(),
+            created,
+            image: "busybox".to_owned(),
+            image_id: "sha256:aaaa".to_owned(),
+            options: RunOptions {
+                image: "busybox".to_owned(),
+                ..RunOptions::default()
+            },
+            path: "sh".to_owned(),
+            args: vec![],
+            mounts: vec![],
+            state: State::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            systemd: false,
+            stop_signal: "SIGTERM".to_owned(),
+            log: None,
+            cgroups: None,
+        }
+    }
+}
+
 /// The 12-digit prefix of an ID.
 pub fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -285,31 +314,8 @@ mod tests {
     use super::*;
     use crate::engine::restart::RestartPolicy;
 
-    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
     fn container() -> Container {
-        Container {
-            version: RECORD_VERSION,
-            id: ID.to_owned(),
-            name: "web".to_owned(),
-            created: SystemTime::UNIX_EPOCH,
-            image: "busybox".to_owned(),
-            image_id: "sha256:aaaa".to_owned(),
-            options: RunOptions {
-                image: "busybox".to_owned(),
-                ..RunOptions::default()
-            },
-            path: "sh".to_owned(),
-            args: vec![],
-            mounts: vec![],
-            state: State::default(),
-            restart_count: 0,
-            manually_stopped: false,
-            systemd: false,
-            stop_signal: "SIGTERM".to_owned(),
-            log: None,
-            cgroups: None,
-        }
+        Container::example(SystemTime::UNIX_EPOCH)
     }
 
     fn at(seconds: u64) -> SystemTime {

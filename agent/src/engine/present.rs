@@ -450,8 +450,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::engine::container::{LogTarget, State, RECORD_VERSION};
-    use crate::engine::options::{RunOptions, Volume};
+    use crate::engine::container::{LogTarget, State};
+    use crate::engine::options::Volume;
     use crate::engine::spec::{runtime_spec, Host, Ids};
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -464,26 +464,8 @@ mod tests {
 
     fn container() -> Container {
         Container {
-            version: RECORD_VERSION,
-            id: ID.to_owned(),
-            name: "web".to_owned(),
-            created: at(0),
-            image: "busybox".to_owned(),
-            image_id: "sha256:aaaa".to_owned(),
-            options: RunOptions {
-                image: "busybox".to_owned(),
-                ..RunOptions::default()
-            },
-            path: "sh".to_owned(),
             args: vec!["-c".to_owned(), "while true; do sleep 1; done".to_owned()],
-            mounts: vec![],
-            state: State::default(),
-            restart_count: 0,
-            manually_stopped: false,
-            systemd: false,
-            stop_signal: "SIGTERM".to_owned(),
-            log: None,
-            cgroups: None,
+            ..Container::example(at(0))
         }
     }
 

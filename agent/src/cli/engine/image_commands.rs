@@ -1,7 +1,6 @@
 //! `flotilla image …`: docker's image management commands (`inspect`, `prune`, and the long
 //! spellings `ls`, `rm`, `pull`, `tag`, `save`, `load`, `import`).
 
-use std::io::{self, BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use image::store::{Image, Store};
@@ -144,14 +143,7 @@ fn prune(context: &Context, args: &PruneArgs) -> anyhow::Result<ExitCode> {
         } else {
             "all dangling images"
         };
-        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        io::stdout().flush()?;
-        let mut answer = String::new();
-        io::stdin().lock().read_line(&mut answer)?;
-        if !io::stdin().is_terminal() && answer.is_empty() {
-            eprintln!("flotilla image prune: no answer on standard input; use --force to prune without asking");
-        }
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !super::confirm::confirm("image prune", what)? {
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -27,6 +27,7 @@ pub mod volume;
 pub mod wait;
 
 mod attach;
+mod confirm;
 mod human;
 mod in_use;
 mod output;

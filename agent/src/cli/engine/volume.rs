@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -212,7 +212,7 @@ fn prune(context: &Context, store: &VolumeStore, args: &PruneArgs) -> anyhow::Re
     } else {
         "anonymous local volumes not used by at least one container"
     };
-    if !args.force && !confirm(what)? {
+    if !args.force && !super::confirm::confirm("volume prune", what)? {
         return Ok(ExitCode::SUCCESS);
     }
     let users = volume_users(&context.data_root)?;
@@ -237,20 +237,6 @@ fn prune(context: &Context, store: &VolumeStore, args: &PruneArgs) -> anyhow::Re
     }
     println!("Total reclaimed space: {}", human::size(reclaimed));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Asks `WARNING! This will remove WHAT.` on the terminal; true for yes.
-fn confirm(what: &str) -> anyhow::Result<bool> {
-    print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-    io::stdout().flush()?;
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
-    if !io::stdin().is_terminal() && answer.is_empty() {
-        eprintln!(
-            "flotilla volume prune: no answer on standard input; use --force to prune without asking"
-        );
-    }
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// A volume's labels as docker shows them: anonymous volumes carry docker's anonymous label.
