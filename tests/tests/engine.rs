@@ -8,6 +8,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use flotilla_tests::flotilla::Flotilla;
+use flotilla_tests::registry::{Auth, Registry};
+use flotilla_tests::test_image::{Format, TestImage};
 use serde_json::Value;
 
 /// A data root with the busybox image `bb` (CMD sh, `StopSignal` SIGTERM).
@@ -555,4 +557,20 @@ fn a_killed_cli_leaves_its_container_running() {
     assert!(process_alive(
         inspect(&f, "fg")["State"]["Pid"].as_i64().unwrap()
     ));
+}
+
+#[test]
+fn run_pulls_a_missing_image_first() {
+    let registry = Registry::start(Auth::None).unwrap();
+    let image = TestImage::build().unwrap();
+    image.push(&registry, "app:1", Format::Oci).unwrap();
+    let f = Flotilla::new();
+    let name = format!("{}/app:1", registry.host());
+    let (code, out, err) = outcome(&f, &["run", "--rm", &name, "echo", "pulled and ran"]);
+    assert_eq!((code, out.as_str()), (0, "pulled and ran\n"), "{err}");
+    assert!(
+        err.contains(&format!("Unable to find image '{name}' locally")),
+        "{err}"
+    );
+    assert!(err.contains("Downloaded newer image"), "{err}");
 }

@@ -19,33 +19,51 @@ pub enum Progress {
         multi: MultiProgress,
         /// Each layer's bar.
         bars: Mutex<HashMap<Digest, ProgressBar>>,
+        /// Drawn on standard error.
+        stderr: bool,
     },
-    /// A line per layer event.
-    Lines,
+    /// A line per layer event, on standard error if `stderr`.
+    Lines { stderr: bool },
     /// Nothing.
     Quiet,
 }
 
 impl Progress {
-    /// Bars when standard output is a terminal, lines otherwise, nothing when `quiet`.
-    pub fn new(quiet: bool) -> Progress {
+    /// Bars when the output (standard error if `stderr`, else standard output) is a terminal,
+    /// lines otherwise, nothing when `quiet`.
+    pub fn new(quiet: bool, stderr: bool) -> Progress {
+        let terminal = if stderr {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
         if quiet {
             Progress::Quiet
-        } else if std::io::stdout().is_terminal() {
+        } else if terminal {
+            let target = if stderr {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::stdout()
+            };
             Progress::Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                multi: MultiProgress::with_draw_target(target),
                 bars: Mutex::new(HashMap::new()),
+                stderr,
             }
         } else {
-            Progress::Lines
+            Progress::Lines { stderr }
         }
     }
 
     /// Ends the display: the bars stay on screen and what follows starts on a new line.
     pub fn finish(&self) {
-        if let Progress::Bars { bars, .. } = self {
+        if let Progress::Bars { bars, stderr, .. } = self {
             if !lock(bars).is_empty() {
-                println!();
+                if *stderr {
+                    eprintln!();
+                } else {
+                    println!();
+                }
             }
         }
     }
@@ -54,7 +72,7 @@ impl Progress {
     fn bar(&self, digest: &Digest) -> Option<ProgressBar> {
         match self {
             Progress::Bars { bars, .. } => lock(bars).get(digest).cloned(),
-            Progress::Lines | Progress::Quiet => None,
+            Progress::Lines { .. } | Progress::Quiet => None,
         }
     }
 
@@ -68,15 +86,20 @@ impl Progress {
                     bar.finish_with_message(message);
                 }
             }
-            Progress::Lines => line(digest, message),
+            Progress::Lines { stderr } => line(*stderr, digest, message),
             Progress::Quiet => {}
         }
     }
 }
 
 /// Prints `DIGEST12: what`; progress is best effort, so a closed stdout must not fail the pull.
-fn line(digest: &Digest, what: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{}: {what}", short(digest));
+fn line(stderr: bool, digest: &Digest, what: &str) {
+    let text = format!("{}: {what}\n", short(digest));
+    let _ = if stderr {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().write_all(text.as_bytes())
+    };
 }
 
 /// The bars, even if a thread panicked while holding them (the map stays consistent).
@@ -100,7 +123,7 @@ impl PullProgress for Progress {
     fn layers(&self, layers: &[(Descriptor, bool)]) {
         for (layer, present) in layers {
             match self {
-                Progress::Bars { multi, bars } => {
+                Progress::Bars { multi, bars, .. } => {
                     let bar = multi.add(ProgressBar::new(layer.size));
                     bar.set_style(
                         style(
@@ -112,8 +135,10 @@ impl PullProgress for Progress {
                     bar.set_message("Downloading");
                     lock(bars).insert(layer.digest.clone(), bar);
                 }
-                Progress::Lines if !present => line(&layer.digest, "Pulling fs layer"),
-                Progress::Lines | Progress::Quiet => {}
+                Progress::Lines { stderr } if !present => {
+                    line(*stderr, &layer.digest, "Pulling fs layer");
+                }
+                Progress::Lines { .. } | Progress::Quiet => {}
             }
             if *present {
                 self.done(&layer.digest, "Already exists");

@@ -42,7 +42,7 @@ fn parse_platform(text: &str) -> Result<Platform, String> {
 
 /// Runs `flotilla pull`.
 pub fn run(context: &Context, args: &PullArgs) -> anyhow::Result<ExitCode> {
-    pull(context, args, &mut std::io::stdout().lock())?;
+    pull(context, args, &mut std::io::stdout(), false)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,17 +55,23 @@ pub fn pull_missing(context: &Context, image: &str) -> anyhow::Result<()> {
         quiet: false,
         image: image.to_owned(),
     };
-    pull(context, &args, &mut std::io::stderr().lock())
+    pull(context, &args, &mut std::io::stderr(), true)
 }
 
-/// Pulls `args.image`, writing docker's status lines to `out`.
-fn pull(context: &Context, args: &PullArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Pulls `args.image`, writing docker's status lines to `out` (not a held lock of standard
+/// output: the layers' progress lines are printed from other threads meanwhile).
+fn pull(
+    context: &Context,
+    args: &PullArgs,
+    out: &mut dyn Write,
+    to_stderr: bool,
+) -> anyhow::Result<()> {
     let reference = Reference::parse(&args.image)?;
     let config = context.config()?;
     let client = Client::new(&config.registry)?;
     let store = context.store()?;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
-    let progress = Progress::new(args.quiet);
+    let progress = Progress::new(args.quiet, to_stderr);
     if !args.quiet {
         if reference.digest().is_none() && !args.image.contains(':') {
             writeln!(out, "Using default tag: latest")?;
