@@ -574,3 +574,14 @@ fn run_pulls_a_missing_image_first() {
     );
     assert!(err.contains("Downloaded newer image"), "{err}");
 }
+
+#[test]
+fn a_cpu_limit_is_the_containers_cfs_quota() {
+    let f = engine();
+    // The container sees its own cgroups, read-only, at /sys/fs/cgroup/<controller>.
+    let out = f.ok(&[
+        "run", "--rm", "--cpus", "0.5", "bb", "sh", "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us; echo 1 > /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(out, "50000\n100000\nread-only\n");
+}
