@@ -14,7 +14,6 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
-use image::store::lock::FileLock;
 use image::store::Store;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::signal::Signal;
@@ -22,6 +21,7 @@ use oci_spec::runtime::Spec;
 
 use super::store::ContainerStore;
 use super::supervisor::DEFAULT_STOP_TIMEOUT;
+use super::supervisor_lock::SupervisorLock;
 use super::ContainersError;
 use crate::logs::driver::LogConfig;
 use crate::logs::journal::JOURNAL_SOCKET;
@@ -185,7 +185,12 @@ pub fn start(
     id: &str,
     attach: Attach,
 ) -> Result<Started, ContainersError> {
-    let Some(lock) = take_supervisor_lock(store, id)? else {
+    let lock_path = store.supervisor_lock_path(id);
+    let taken = SupervisorLock::try_take(&lock_path).map_err(|source| ContainersError::Io {
+        path: lock_path,
+        source,
+    })?;
+    let Some(lock) = taken else {
         return Ok(Started::AlreadyRunning);
     };
     let diary_path = store.dir(id).join("supervisor.log");
@@ -247,27 +252,6 @@ pub fn start(
         }
         _ => Err(ContainersError::SupervisorVanished(id.to_owned())),
     }
-}
-
-/// The supervisor lock of a container no supervisor owns, or `None` if one does. A reader that
-/// checks liveness holds the lock shared for an instant: while the record says the container is
-/// not running, a failed attempt is tried again a little later.
-fn take_supervisor_lock(
-    store: &ContainerStore,
-    id: &str,
-) -> Result<Option<FileLock>, ContainersError> {
-    let path = store.supervisor_lock_path(id);
-    for _ in 0..100 {
-        let lock = FileLock::try_exclusive(&path).map_err(|source| ContainersError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if lock.is_some() || store.read_raw(id)?.is_active() {
-            return Ok(lock);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(None)
 }
 
 /// The next report on a supervisor's status pipe; `None` once it closed.

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod output;
 pub mod store;
 pub mod supervisor;
+pub mod supervisor_lock;
 
 use crate::engine;
 

@@ -26,6 +26,7 @@ use image::store::fsutil::{fsync_dir, unique_name, write_atomic, write_atomic_vo
 use image::store::lock::FileLock;
 use oci_spec::runtime::Spec;
 
+use super::supervisor_lock;
 use crate::engine::container::{Container, RECORD_VERSION};
 
 /// Why the container store failed; each names the container or file.
@@ -123,11 +124,10 @@ impl ContainerStore {
         self.dir(id).join("supervisor.lock")
     }
 
-    /// Whether a supervisor owns the container now. (The check holds a shared lock for an
-    /// instant: a start that meets it looks again.)
+    /// Whether a supervisor owns the container now.
     pub fn supervisor_alive(&self, id: &str) -> Result<bool> {
         let path = self.supervisor_lock_path(id);
-        Ok(FileLock::try_shared(&path).at(&path)?.is_none())
+        supervisor_lock::is_held(&path).at(&path)
     }
 
     /// The ID of the container called `name`, if any.

@@ -11,7 +11,7 @@ use rustix::io::Errno;
 /// A held lock on a file.
 #[derive(Debug)]
 pub struct FileLock {
-    file: File,
+    _file: File,
 }
 
 impl FileLock {
@@ -27,26 +27,11 @@ impl FileLock {
 
     /// An exclusive lock on `path` if nobody holds any lock on it now, else `None`.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
-        Self::try_take(path, FlockOperation::NonBlockingLockExclusive)
-    }
-
-    /// A shared lock on `path` if nobody holds an exclusive one now, else `None`.
-    pub fn try_shared(path: &Path) -> io::Result<Option<FileLock>> {
-        Self::try_take(path, FlockOperation::NonBlockingLockShared)
-    }
-
-    fn try_take(path: &Path, operation: FlockOperation) -> io::Result<Option<FileLock>> {
-        match Self::take(path, operation) {
+        match Self::take(path, FlockOperation::NonBlockingLockExclusive) {
             Ok(lock) => Ok(Some(lock)),
             Err(e) if e.raw_os_error() == Some(Errno::WOULDBLOCK.raw_os_error()) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// The locked file: a process that inherits its descriptor shares the lock, which lasts
-    /// until every copy is closed.
-    pub fn file(&self) -> &File {
-        &self.file
     }
 
     fn take(path: &Path, operation: FlockOperation) -> io::Result<FileLock> {
@@ -58,7 +43,7 @@ impl FileLock {
             .open(path)?;
         loop {
             match flock(&file, operation) {
-                Ok(()) => return Ok(FileLock { file }),
+                Ok(()) => return Ok(FileLock { _file: file }),
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }

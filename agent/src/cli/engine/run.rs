@@ -275,7 +275,7 @@ fn run_under_systemd(
     if store.supervisor_alive(&record.id)? {
         control::stop(store, &record.id, None)?;
     }
-    let _lock = image::store::lock::FileLock::exclusive(&lock_path)
+    let _lock = crate::containers::supervisor_lock::SupervisorLock::take(&lock_path)
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     store.update(&record.id, |c| c.systemd = true)?;
     let code = supervisor::supervise(&context.data_root, &record.id, supervisor::Mode::Systemd)?;
