@@ -10,7 +10,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use image::store::Store;
+use image::store::{Image, Store};
 
 use super::store::ContainerStore;
 use super::ContainersError;
@@ -30,17 +30,25 @@ pub enum Outcome {
     Existing(Container),
 }
 
-/// Makes a container from `options` (IMAGE must be in the image store), unless a container
-/// of that name exists already.
+/// Makes a container from `options` and `image` (IMAGE as the caller resolved it in `images`),
+/// unless a container of that name exists already; the image's content is read only to make
+/// a new container.
 pub fn create(
     data_root: &Path,
+    images: &Store,
+    image: &Image,
     options: &RunOptions,
     systemd: bool,
 ) -> Result<Outcome, ContainersError> {
     options.check()?;
-    let images = Store::open(data_root)?;
-    let image = images.resolve(&options.image)?;
-    let contents = images.contents(&image)?;
+    let store = ContainerStore::open(data_root)?;
+    let lock = store.lock()?;
+    if let Some(name) = &options.name {
+        if let Some(id) = store.resolve_name(name)? {
+            return Ok(Outcome::Existing(store.read(&id)?));
+        }
+    }
+    let contents = images.contents(image)?;
     let image_config = ImageConfig::from_document(&contents.config)?;
     let mut lower: Vec<PathBuf> = contents.layers.into_iter().map(|l| l.dir).collect();
     lower.reverse();
@@ -55,13 +63,6 @@ pub fn create(
             )?,
         }
     };
-    let store = ContainerStore::open(data_root)?;
-    let lock = store.lock()?;
-    if let Some(name) = &options.name {
-        if let Some(id) = store.resolve_name(name)? {
-            return Ok(Outcome::Existing(store.read(&id)?));
-        }
-    }
     let id = new_id()?;
     let name = options
         .name

@@ -181,22 +181,29 @@ impl CreateArgs {
     }
 }
 
-/// Makes the container (pulling its image if missing), or finds the existing one of its name.
+/// Makes the container (pulling its image if missing), or finds the existing one of its
+/// name; the image's ID comes with it, for run-or-start's comparison.
 fn create_or_find(
     context: &Context,
     options: &RunOptions,
     systemd: bool,
-) -> anyhow::Result<Outcome> {
-    if context.store()?.resolve(&options.image).is_err() {
-        super::pull::pull_missing(context, &options.image)?;
-    }
-    Ok(create(&context.data_root, options, systemd)?)
+) -> anyhow::Result<(Outcome, String)> {
+    let images = context.store()?;
+    let image = match images.resolve(&options.image) {
+        Ok(image) => image,
+        Err(_) => {
+            super::pull::pull_missing(context, &options.image)?;
+            images.resolve(&options.image)?
+        }
+    };
+    let outcome = create(&context.data_root, &images, &image, options, systemd)?;
+    Ok((outcome, image.id.to_string()))
 }
 
 /// Runs `flotilla create`.
 pub fn run_create(context: &Context, args: &CreateArgs) -> anyhow::Result<ExitCode> {
     let options = args.to_options(false)?;
-    match create_or_find(context, &options, false)? {
+    match create_or_find(context, &options, false)?.0 {
         Outcome::Created(record) => {
             println!("{}", record.id);
             Ok(ExitCode::SUCCESS)
@@ -225,16 +232,15 @@ fn run_container(context: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> 
     let options = args.create.to_options(args.remove)?;
     let store = ContainerStore::open(&context.data_root)?;
     let record = match create_or_find(context, &options, args.systemd)? {
-        Outcome::Created(record) => record,
-        Outcome::Existing(existing) => {
-            let image_id = context.store()?.resolve(&options.image)?.id.to_string();
+        (Outcome::Created(record), _) => record,
+        (Outcome::Existing(existing), image_id) => {
             let changed = differences(&existing, &options, &image_id);
             if changed.is_empty() {
                 existing
             } else if args.replace {
                 control::stop(&store, &existing.id, None)?;
                 control::remove(&context.data_root, &store, &existing.id, true, true)?;
-                match create_or_find(context, &options, args.systemd)? {
+                match create_or_find(context, &options, args.systemd)?.0 {
                     Outcome::Created(record) | Outcome::Existing(record) => record,
                 }
             } else {
