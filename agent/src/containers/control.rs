@@ -83,16 +83,8 @@ pub fn stop(
     if !record.is_active() {
         return Ok(record);
     }
-    let timeout = timeout.unwrap_or_else(|| {
-        record
-            .options
-            .stop_timeout
-            .map_or(super::supervisor::DEFAULT_STOP_TIMEOUT, |s| {
-                Duration::from_secs(u64::from(s))
-            })
-    });
-    let stop_signal = record.stop_signal.parse().unwrap_or(Signal::SIGTERM);
-    match signal(store, id, stop_signal, true) {
+    let timeout = timeout.unwrap_or_else(|| record.stop_timeout());
+    match signal(store, id, stop_signal(&record), true) {
         Ok(()) | Err(ContainersError::NotRunning { .. }) => {}
         Err(e) => return Err(e),
     }
@@ -115,11 +107,27 @@ fn force_kill(store: &ContainerStore, id: &str) -> Result<(), ContainersError> {
     Ok(())
 }
 
-fn saved_cgroups(record: &Container) -> Option<Cgroups> {
+/// The cgroups of a container's last run, as its record saved them.
+pub fn saved_cgroups(record: &Container) -> Option<Cgroups> {
     record
         .cgroups
         .clone()
         .and_then(|saved| serde_json::from_value(saved).ok())
+}
+
+/// Kills what is left in the cgroups of a container's last run and removes them (after a
+/// supervisor died with its container, or before the container's directory goes).
+pub fn discard_cgroups(record: &Container) -> Result<(), ContainersError> {
+    if let Some(cgroups) = saved_cgroups(record) {
+        let _ = cgroups.kill_all(Signal::SIGKILL);
+        cgroups.remove()?;
+    }
+    Ok(())
+}
+
+/// The signal that stops the container (its record holds a name checked when it was made).
+pub fn stop_signal(record: &Container) -> Signal {
+    record.stop_signal.parse().unwrap_or(Signal::SIGTERM)
 }
 
 /// docker's `wait`: blocks until the container stops; its exit code.
@@ -162,10 +170,7 @@ pub fn remove_stopped(
     record: &Container,
     volumes: bool,
 ) -> Result<(), ContainersError> {
-    if let Some(cgroups) = saved_cgroups(record) {
-        let _ = cgroups.kill_all(Signal::SIGKILL);
-        let _ = cgroups.remove();
-    }
+    discard_cgroups(record)?;
     let lock = store.lock()?;
     store.remove(&lock, record)?;
     if volumes {

@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::Duration;
 
 use image::store::Store;
@@ -20,7 +19,6 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::Spec;
 
 use super::store::ContainerStore;
-use super::supervisor::DEFAULT_STOP_TIMEOUT;
 use super::supervisor_lock::SupervisorLock;
 use super::ContainersError;
 use crate::logs::driver::LogConfig;
@@ -121,11 +119,8 @@ pub fn prepare(
             journal_socket: PathBuf::from(JOURNAL_SOCKET),
             json_path: dir.join(format!("{id}-json.log")),
         },
-        stop_signal: Signal::from_str(&record.stop_signal).unwrap_or(Signal::SIGTERM),
-        stop_timeout: record
-            .options
-            .stop_timeout
-            .map_or(DEFAULT_STOP_TIMEOUT, |s| Duration::from_secs(u64::from(s))),
+        stop_signal: super::control::stop_signal(&record),
+        stop_timeout: record.stop_timeout(),
     })
 }
 

@@ -34,9 +34,6 @@ use crate::logs::driver::Stream;
 use crate::runtime::cgroups::Cgroups;
 use crate::runtime::{self, Launch, RootFs, Stdio};
 
-/// docker's stop timeout when neither `--stop-timeout` nor `stop -t` says otherwise.
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How the supervisor talks to whoever started it.
 #[derive(Debug)]
 pub enum Mode {
@@ -219,13 +216,7 @@ impl Supervisor {
     /// Kills and removes the cgroups a previous supervisor of this container left behind when
     /// it died with its container (a crash, a reboot without a clean stop).
     fn remove_stale_cgroups(&self) -> Result<(), ContainersError> {
-        let record = self.store.read_raw(&self.id)?;
-        if let Some(saved) = record.cgroups.and_then(|s| serde_json::from_value(s).ok()) {
-            let stale = Cgroups::open(saved);
-            let _ = stale.kill_all(Signal::SIGKILL);
-            stale.remove()?;
-        }
-        Ok(())
+        super::control::discard_cgroups(&self.store.read_raw(&self.id)?)
     }
 
     /// Pumps output and signals until the container's init is reaped and its pipes closed.

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::options::RunOptions;
 use super::restart::ExitCause;
 
+/// docker's stop timeout when neither `--stop-timeout` nor `stop -t` says otherwise.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The format version of `container.json`; a record of another version is refused, not guessed.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -183,25 +186,31 @@ impl Container {
     /// container's last exit code; with none known, 137 as for a kill).
     pub fn reconciled(mut self, supervisor_alive: bool, now: SystemTime) -> Container {
         if self.is_active() && !supervisor_alive {
-            let exit_code = if self.state.status == Status::Running {
-                128 + 9
+            // A running one died with its supervisor (killed: 137, now); a restarting one had
+            // already ended, with its own code and time.
+            let (exit_code, finished_at) = if self.state.status == Status::Running {
+                (128 + 9, Some(now))
             } else {
-                self.state.exit_code
+                (self.state.exit_code, self.state.finished_at)
             };
             self.state = State {
                 status: Status::Exited,
                 exit_code,
-                finished_at: self
-                    .state
-                    .finished_at
-                    .filter(|_| exit_code != 137)
-                    .or(Some(now)),
+                finished_at,
                 started_at: self.state.started_at,
                 oom_killed: self.state.oom_killed,
                 ..State::default()
             };
         }
         self
+    }
+
+    /// How long a stop waits after the stop signal before SIGKILL: `--stop-timeout`, else
+    /// docker's 10 s.
+    pub fn stop_timeout(&self) -> Duration {
+        self.options
+            .stop_timeout
+            .map_or(DEFAULT_STOP_TIMEOUT, |s| Duration::from_secs(u64::from(s)))
     }
 
     /// How long its current or last run lasted (for the restart back-off).

@@ -11,6 +11,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 use super::Context;
+use crate::containers::control;
 use crate::containers::store::ContainerStore;
 use crate::engine::options::parse_env;
 use crate::engine::user::{numeric_user, resolve_user};
@@ -85,10 +86,8 @@ pub fn run(context: &Context, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.workdir {
         process.set_cwd(dir.into());
     }
-    let cgroups: CgroupMembership = record
-        .cgroups
-        .clone()
-        .and_then(|saved| serde_json::from_value(saved).ok())
+    let cgroups: CgroupMembership = control::saved_cgroups(&record)
+        .map(|saved| saved.membership().clone())
         .unwrap_or_default();
     let stdin = if args.interactive {
         io::stdin().as_fd().try_clone_to_owned()?
