@@ -19,36 +19,13 @@ fn invalid(value: &str, reason: impl Into<String>) -> TimeError {
     }
 }
 
-/// Go's `time.RFC3339Nano` in UTC, trailing zeros of the fraction dropped (json-file's `time`).
-pub fn format_rfc3339_nano(time: SystemTime) -> String {
-    let (date, nanos) = format_seconds(time);
-    let fraction = format!("{nanos:09}");
-    let fraction = fraction.trim_end_matches('0');
-    if fraction.is_empty() {
-        format!("{date}Z")
-    } else {
-        format!("{date}.{fraction}Z")
-    }
-}
+/// Go's `time.RFC3339Nano` in UTC, trailing zeros of the fraction dropped (json-file's `time`):
+/// docker's one format for times in JSON, [`crate::engine::present::rfc3339_nano`].
+pub use crate::engine::present::rfc3339_nano as format_rfc3339_nano;
 
 /// docker's `RFC3339NanoFixed` in UTC, always nine digits (the `--timestamps` prefix).
 pub fn format_rfc3339_nano_fixed(time: SystemTime) -> String {
-    let (date, nanos) = format_seconds(time);
-    format!("{date}.{nanos:09}Z")
-}
-
-fn format_seconds(time: SystemTime) -> (String, u32) {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs() as i64;
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let in_day = seconds.rem_euclid(86_400);
-    let date = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60
-    );
-    (date, since_epoch.subsec_nanos())
+    humantime::format_rfc3339_nanos(time).to_string()
 }
 
 /// Parses an RFC 3339 time with a zone, as written in json-file logs and `SYSLOG_TIMESTAMP`.
@@ -327,24 +304,6 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
