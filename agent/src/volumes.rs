@@ -76,11 +76,7 @@ pub struct Volume {
 }
 
 /// Whether `name` is a volume name by docker's rule `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
+pub use crate::engine::options::is_object_name as valid_name;
 
 /// A fresh name for an anonymous volume: 64 random hex digits.
 pub fn anonymous_name() -> Result<String> {

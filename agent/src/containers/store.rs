@@ -28,6 +28,7 @@ use oci_spec::runtime::Spec;
 
 use super::supervisor_lock;
 use crate::engine::container::{Container, RECORD_VERSION};
+use crate::engine::options::is_object_name as valid_name;
 
 /// Why the container store failed; each names the container or file.
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +92,6 @@ fn save(record: &Container, path: &Path, bytes: &[u8]) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
     root: PathBuf,
-}
-
-/// docker's rule for container names.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 impl ContainerStore {

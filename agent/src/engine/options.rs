@@ -284,8 +284,9 @@ pub fn parse_env_file(
     Ok(env)
 }
 
-/// docker's names of volumes and networks: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn is_object_name(name: &str) -> bool {
+/// docker's rule for the names of containers, volumes and networks:
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn is_object_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
