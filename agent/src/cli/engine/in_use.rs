@@ -1,5 +1,6 @@
-//! Images that containers use: `rmi` refuses to delete them and `image prune` keeps them, as
-//! docker does, because a container's root file system is mounted over the image's layers.
+//! What containers use: images (`rmi` refuses to delete them and `image prune` keeps them, as
+//! docker does, because a container's root file system is mounted over the image's layers) and
+//! volumes (`volume rm` and `volume prune` leave them alone).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,20 @@ pub fn images_in_use(context: &Context) -> anyhow::Result<BTreeMap<Digest, Vec<S
         }
     }
     Ok(used)
+}
+
+/// The IDs of the containers that mount each volume, by volume name.
+pub fn volumes_in_use(context: &Context) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for container in ContainerStore::open(&context.data_root)?.list()? {
+        for name in container.mounts.iter().filter_map(|m| m.name.as_ref()) {
+            users
+                .entry(name.clone())
+                .or_default()
+                .push(container.id.clone());
+        }
+    }
+    Ok(users)
 }
 
 /// Refuses to remove `name` when that would delete an image a container uses; removing one

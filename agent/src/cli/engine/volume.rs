@@ -14,7 +14,6 @@ use anyhow::Context as _;
 
 use super::images::OutputFormat;
 use super::{human, Context};
-use crate::engine::container::Container;
 use crate::volumes::{self, Volume, VolumeError, VolumeStore};
 
 /// The label docker puts on anonymous volumes.
@@ -163,7 +162,7 @@ fn ls(store: &VolumeStore, args: &LsArgs) -> anyhow::Result<ExitCode> {
 
 /// Removes each volume; the exit status is 1 if any could not be.
 fn rm(context: &Context, store: &VolumeStore, args: &RmArgs) -> anyhow::Result<ExitCode> {
-    let users = volume_users(&context.data_root)?;
+    let users = super::in_use::volumes_in_use(context)?;
     let mut status = ExitCode::SUCCESS;
     for name in &args.volumes {
         let in_use = users.get(name).map_or(&[][..], Vec::as_slice);
@@ -215,7 +214,7 @@ fn prune(context: &Context, store: &VolumeStore, args: &PruneArgs) -> anyhow::Re
     if !args.force && !super::confirm::confirm("volume prune", what)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let users = volume_users(&context.data_root)?;
+    let users = super::in_use::volumes_in_use(context)?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for volume in store.list()? {
@@ -246,38 +245,6 @@ fn labels(volume: &Volume) -> BTreeMap<String, String> {
         labels.insert(ANONYMOUS_LABEL.to_owned(), String::new());
     }
     labels
-}
-
-/// The IDs of the containers that mount each volume, by volume name, from the containers'
-/// records under `<data-root>/containers`.
-fn volume_users(data_root: &Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    let dir = data_root.join("containers");
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
-    };
-    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .path()
-            .join("container.json");
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        let container: Container = serde_json::from_slice(&bytes)
-            .with_context(|| format!("invalid container record {}", path.display()))?;
-        for name in container.mounts.iter().filter_map(|m| m.name.as_ref()) {
-            users
-                .entry(name.clone())
-                .or_default()
-                .push(container.id.clone());
-        }
-    }
-    Ok(users)
 }
 
 /// The bytes of the regular files under `dir` (symbolic links not followed).
