@@ -19,6 +19,7 @@
 //! node.exec_ok(&["systemd-run", "--unit=hello", "--wait", "/bin/true"]).unwrap();
 //! ```
 
+pub mod bench;
 pub mod error;
 pub mod flotilla;
 pub mod hostile_proxy;

@@ -17,34 +17,12 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use flotilla_tests::bench::{median, timed};
 use flotilla_tests::built_binary;
 use flotilla_tests::flotilla::busybox_tarball;
 use tempfile::TempDir;
-
-/// Runs `command`, which must succeed; how long it took.
-fn timed(command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let output = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    let took = start.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    took
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 fn measure(runs: usize, mut run: impl FnMut(usize) -> Duration) -> Duration {
     run(usize::MAX); // warm-up: caches, first-use setup

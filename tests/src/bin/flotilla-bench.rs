@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use flotilla_tests::bench::{median, timed};
 use flotilla_tests::built_binary;
 use flotilla_tests::registry::{Auth, Registry};
 use flotilla_tests::test_image::{Format, TestImage};
@@ -48,28 +49,6 @@ fn settings() -> Settings {
         }
     }
     settings
-}
-
-/// Runs `command` and returns how long it took; panics with its output if it fails.
-fn timed(command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let output = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    let elapsed = start.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elapsed
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 /// One measured operation of one tool.
