@@ -399,18 +399,7 @@ fn a_failing_mount_is_named() {
             .unwrap(),
     );
     spec.set_mounts(Some(mounts));
-    let (lower, upper, work) = (bundle.lower(), bundle.path("upper"), bundle.path("work"));
-    let error = runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio: capture().0,
-    })
-    .unwrap_err();
+    let error = bundle.launch(&spec, capture().0).unwrap_err();
     assert_eq!(
         error.to_string(),
         "mount \"odd\" on \"/mnt/odd\": no such device"
@@ -450,18 +439,7 @@ fn a_namespace_with_a_path_is_joined() {
     let _serial = lock();
     let first = Bundle::new();
     let spec = first.spec(command(&["sleep", "60"]));
-    let (lower, upper, work) = (first.lower(), first.path("upper"), first.path("work"));
-    let init = runtime::spawn(Launch {
-        spec: &spec,
-        rootfs: RootFs::Overlay {
-            lower: &lower,
-            upper: &upper,
-            work: &work,
-        },
-        cgroups: &NO_CGROUPS,
-        stdio: capture().0,
-    })
-    .unwrap();
+    let init = first.launch(&spec, capture().0).unwrap();
     let _running = Running(init);
     let second = Bundle::new();
     let mut spec = second.spec(shell("readlink /proc/self/ns/net"));

@@ -462,40 +462,24 @@ fn start_attach_wait_and_exec() {
 #[test]
 fn boot_brings_back_always_and_unless_stopped_containers() {
     let f = engine();
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "always",
-        "--restart",
-        "always",
-        "bb",
-        "sleep",
-        "300",
-    ]);
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "unless",
-        "--restart",
-        "unless-stopped",
-        "bb",
-        "sleep",
-        "300",
-    ]);
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "stopped",
-        "--restart",
-        "unless-stopped",
-        "bb",
-        "sleep",
-        "300",
-    ]);
-    f.ok(&["run", "-d", "--name", "plain", "bb", "sleep", "300"]);
+    for (name, policy) in [
+        ("always", "always"),
+        ("unless", "unless-stopped"),
+        ("stopped", "unless-stopped"),
+        ("plain", "no"),
+    ] {
+        f.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "bb",
+            "sleep",
+            "300",
+        ]);
+    }
     f.ok(&["stop", "-t", "0", "stopped"]);
     // The host "crashes": every supervisor dies at once.
     for name in ["always", "unless", "plain"] {
