@@ -234,7 +234,6 @@ fn basic_auth_with_credentials_without_and_with_a_wrong_password() {
         .push(&registry, "private/app:v1", Format::Oci)
         .unwrap();
     let app = reference(&registry.host(), "private/app:v1");
-    let host = registry.host();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docker-auth.json");
@@ -246,21 +245,27 @@ fn basic_auth_with_credentials_without_and_with_a_wrong_password() {
     let bytes = read_blob(&client, &app, &digest(&layer.digest), layer.size);
     assert_eq!(Digest::sha256_of(&bytes).to_string(), layer.digest);
 
-    let empty = auth_file(dir.path(), &[("other.example", "bob", "x")]);
-    let error = client_with(&empty, 0).manifest(&app).unwrap_err();
+    assert_refused_without_the_right_credentials(dir.path(), &app, "alice");
+}
+
+/// With credentials for another registry only, and with a wrong password for `user`, the
+/// client's errors say which of the two it was.
+fn assert_refused_without_the_right_credentials(dir: &Path, app: &Reference, user: &str) {
+    let host = app.registry().to_owned();
+    let elsewhere = auth_file(dir, &[("other.example", "bob", "x")]);
+    let error = client_with(&elsewhere, 0).manifest(app).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
             "registry {host} asks for credentials and none are configured (looked in {})",
-            empty.display()
+            elsewhere.display()
         )
     );
-
-    let wrong = auth_file(dir.path(), &[(&host, "alice", "looking-glass")]);
-    let error = client_with(&wrong, 0).manifest(&app).unwrap_err();
+    let wrong = auth_file(dir, &[(&host, user, "wrong-password")]);
+    let error = client_with(&wrong, 0).manifest(app).unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!("registry {host} rejected the credentials for user alice")
+        format!("registry {host} rejected the credentials for user {user}")
     );
 }
 
@@ -270,7 +275,6 @@ fn token_auth_fetches_one_token_and_reuses_it() {
     let image = TestImage::build().unwrap();
     image.push(&registry, "team/app:v1", Format::Oci).unwrap();
     let app = reference(&registry.host(), "team/app:v1");
-    let host = registry.host();
     let tokens = registry.token_server().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
@@ -290,21 +294,7 @@ fn token_auth_fetches_one_token_and_reuses_it() {
         "the token is cached per repository"
     );
 
-    let none = auth_file(dir.path(), &[]);
-    let error = client_with(&none, 0).manifest(&app).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "registry {host} asks for credentials and none are configured (looked in {})",
-            none.display()
-        )
-    );
-    let wrong = auth_file(dir.path(), &[(&host, "flotilla", "wrong")]);
-    let error = client_with(&wrong, 0).manifest(&app).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!("registry {host} rejected the credentials for user flotilla")
-    );
+    assert_refused_without_the_right_credentials(dir.path(), &app, "flotilla");
 }
 
 #[test]
