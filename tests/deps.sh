@@ -13,6 +13,8 @@ FLOTILLA_DEBS=(
   # to push test images, umoci as a peer that unpacks them, busybox-static for the image's root
   # file system, openssl to sign the test token server's JWTs, zstd for zstd layers
   docker-registry apache2-utils skopeo umoci busybox-static openssl zstd
+  protobuf-compiler libprotobuf-dev  # etcd-client's build script compiles etcd's protobuf API
+  etcd-server etcd-client  # the test cluster's etcd (3.4) and etcdctl to inspect it
 )
 
 flotilla_install_deps() {

@@ -8,6 +8,7 @@
 //! ARCHITECTURE.md for the map and the layering rules).
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod containers;
 pub mod engine;
