@@ -207,7 +207,7 @@ fn basic_and_token_auth_come_from_the_auth_file() {
 
         let auth_file = flotilla.dir().join("auth.json");
         registry.write_auth_file(&auth_file).unwrap();
-        flotilla.configure(&format!("[registry]\nauth-file = {:?}\n", auth_file));
+        flotilla.configure(&format!("[engine]\nauth_file = {:?}\n", auth_file));
         flotilla.ok(&["pull", "-q", &name]);
         assert_eq!(flotilla.inspect(&name)["Id"], test_image.config_digest);
     }
@@ -225,7 +225,7 @@ fn docker_hub_names_go_through_the_configured_mirrors() {
     drop(dead);
     let flotilla = Flotilla::new();
     flotilla.configure(&format!(
-        "[registry]\nmirrors = [\"http://127.0.0.1:{dead_port}\", \"http://{}\"]\nretries = 0\n",
+        "[engine]\nregistry_mirrors = [\"http://127.0.0.1:{dead_port}\", \"http://{}\"]\nretries = 0\n",
         registry.host()
     ));
     let out = flotilla.ok(&["pull", "busybox"]);
@@ -270,7 +270,7 @@ fn a_hostile_registry_leaves_the_store_unchanged() {
     for (mode, expected) in cases {
         let proxy = HostileProxy::start(&registry, mode).unwrap();
         let flotilla = Flotilla::new();
-        flotilla.configure("[registry]\nretries = 1\n");
+        flotilla.configure("[engine]\nretries = 1\n");
         let err = flotilla.fails(&["pull", &format!("{}/app:1", proxy.host())]);
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
         assert_store_empty(&flotilla);

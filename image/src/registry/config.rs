@@ -14,14 +14,13 @@ pub const DEFAULT_RETRIES: u32 = 4;
 /// ```
 /// use image::registry::RegistryConfig;
 ///
-/// let config: RegistryConfig = serde_json::from_str(
-///     r#"{"mirrors": ["https://mirror.example"], "insecure-registries": ["10.0.0.0/8"]}"#,
-/// )
-/// .unwrap();
+/// let config = RegistryConfig {
+///     mirrors: vec!["https://mirror.example".into()],
+///     ..RegistryConfig::default()
+/// };
 /// assert_eq!(config.max_concurrent_downloads(), 3);
 /// ```
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub struct RegistryConfig {
     /// Base URLs (`http://127.0.0.1:5000`, `https://mirror.example`) tried in order before
     /// `registry-1.docker.io`, for `docker.io` references only (dockerd's `--registry-mirror`).

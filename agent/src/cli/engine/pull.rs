@@ -17,10 +17,10 @@ use super::Context;
     flotilla pull busybox\n  \
     flotilla pull --platform linux/arm64 registry.local:5000/team/app:v2\n  \
     flotilla pull busybox@sha256:…\n\n\
-    Registries on loopback addresses and those listed under [registry] insecure-registries \
+    Registries on loopback addresses and those listed under [engine] insecure_registries \
     in the configuration file are reached over plain HTTP when HTTPS fails; docker.io goes \
-    through [registry] mirrors first. Credentials come from a docker-style auth.json \
-    ([registry] auth-file, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json or \
+    through [engine] registry_mirrors first. Credentials come from a docker-style auth.json \
+    ([engine] auth_file, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json or \
     ~/.docker/config.json).")]
 pub struct PullArgs {
     /// The platform to pick from a multi-platform image (default: this machine's).
@@ -68,7 +68,7 @@ fn pull(
 ) -> anyhow::Result<()> {
     let reference = Reference::parse(&args.image)?;
     let config = context.config()?;
-    let client = Client::new(&config.registry)?;
+    let client = Client::new(&config.engine.registry())?;
     let store = context.store()?;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let progress = Progress::new(args.quiet, to_stderr);
