@@ -438,9 +438,7 @@ mod tests {
             .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("unknown field `mirrors`"), "{err}");
-        let err = parse("agent_ttl = \"soon\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("agent_ttl = \"soon\"\n").unwrap_err().to_string();
         assert!(err.contains("invalid duration \"soon\""), "{err}");
     }
 
@@ -451,7 +449,10 @@ mod tests {
                 "FLOTILLA_ETCD_ENDPOINTS".to_owned(),
                 "http://a:2379, http://b:2379".to_owned(),
             ),
-            ("FLOTILLA_METADATA".to_owned(), "disk=ssd,region=eu".to_owned()),
+            (
+                "FLOTILLA_METADATA".to_owned(),
+                "disk=ssd,region=eu".to_owned(),
+            ),
             ("FLOTILLA_DISABLE_ENGINE".to_owned(), "yes".to_owned()),
             ("FLOTILLA_CONFIG".to_owned(), "/elsewhere".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),

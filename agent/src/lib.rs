@@ -7,6 +7,7 @@
 //! reconciler), the systemd D-Bus layer and the HTTP API arrive as modules beside them (see
 //! ARCHITECTURE.md for the map and the layering rules).
 
+pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -47,16 +47,6 @@ fn every_binary_has_help_and_version() {
 fn commands_not_built_yet_say_so_and_exit_2() {
     let cases: &[(&str, &[&str], &str)] = &[
         (
-            env!("CARGO_BIN_EXE_flotctl"),
-            &["start", "mongo.service"],
-            "flotctl start: not available yet",
-        ),
-        (
-            env!("CARGO_BIN_EXE_flotctl"),
-            &["list-units"],
-            "flotctl list-units: not available yet",
-        ),
-        (
             env!("CARGO_BIN_EXE_flotilla"),
             &["network", "ls"],
             "flotilla network: not available yet",
@@ -80,6 +70,26 @@ fn commands_not_built_yet_say_so_and_exit_2() {
             text(&output.stderr)
         );
     }
+}
+
+#[test]
+fn flotctl_without_an_agent_says_where_it_looked() {
+    let output = run(
+        env!("CARGO_BIN_EXE_flotctl"),
+        &["--endpoint", "unix:///nonexistent/flotilla.sock", "list-units"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        text(&output.stderr),
+        "Error: cannot reach the agent at unix:///nonexistent/flotilla.sock: \
+         No such file or directory (os error 2) (is flotilla.service running on this machine?)\n"
+    );
+    let output = run(
+        env!("CARGO_BIN_EXE_flotctl"),
+        &["list-units", "--colour"],
+    );
+    assert_eq!(output.status.code(), Some(2), "unknown flags are errors: {output:?}");
+    assert!(text(&output.stderr).contains("unexpected argument '--colour'"));
 }
 
 #[test]
