@@ -8,3 +8,4 @@
 pub mod client;
 pub mod tls;
 pub mod types;
+pub mod view;

@@ -1,0 +1,194 @@
+//! What the API shows, computed from what etcd holds: fleet's `currentState` and `machineID` of a
+//! unit from its record, its assignment and the states machines report; fleet's `UnitState` and
+//! `Machine` shapes. Pure: the server reads etcd, this decides.
+
+use std::collections::BTreeMap;
+
+use unitgen::syntax::UnitFile;
+
+use super::types::{options_of, Machine, Unit, UnitState};
+use crate::cluster::model::{DesiredState, ReportedState, UnitRecord};
+
+/// A unit's record as read, with the mod revision of `units/<name>`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordAt<'a> {
+    /// The record.
+    pub record: &'a UnitRecord,
+    /// Its etcd mod revision.
+    pub revision: i64,
+}
+
+/// systemd active states in which the unit's processes run (or are being started or stopped).
+fn is_running(active_state: &str) -> bool {
+    matches!(
+        active_state,
+        "active" | "activating" | "reloading" | "deactivating"
+    )
+}
+
+/// fleet's current state of a unit from the report of the machine that has it: `inactive` until a
+/// machine reports the unit's current content; `launched` once that machine started it for the
+/// latest request (or it still runs while a stop is pending); `loaded` otherwise.
+pub fn current_state(unit: RecordAt<'_>, report: Option<&ReportedState>) -> &'static str {
+    let Some(report) = report.filter(|r| r.hash == unit.record.hash) else {
+        return "inactive";
+    };
+    let running = is_running(&report.active_state);
+    match unit.record.desired_state {
+        DesiredState::Launched if report.launched_revision >= unit.revision => "launched",
+        DesiredState::Launched => "loaded",
+        _ if running => "launched",
+        _ => "loaded",
+    }
+}
+
+/// Everything the API knows of one unit.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitFacts<'a> {
+    /// Its record.
+    pub unit: RecordAt<'a>,
+    /// Global units are on every qualifying machine and have no single state.
+    pub global: bool,
+    /// The machine the scheduler assigned it to (non-global units).
+    pub assigned: Option<&'a str>,
+    /// Each machine's report of it.
+    pub reports: &'a BTreeMap<String, ReportedState>,
+}
+
+/// fleet's `Unit` for a unit.
+pub fn unit(facts: UnitFacts<'_>) -> Unit {
+    let record = facts.unit.record;
+    let (file, _) = UnitFile::parse(record.name.as_str(), &record.contents);
+    let (current_state, machine_id) = if facts.global {
+        (String::new(), String::new())
+    } else {
+        // The assigned machine's report; while an unload is pending, the machine still reporting it.
+        let reporter = facts
+            .assigned
+            .or_else(|| facts.reports.keys().next().map(String::as_str));
+        let report = reporter.and_then(|machine| facts.reports.get(machine));
+        (
+            current_state(facts.unit, report).to_owned(),
+            facts.assigned.unwrap_or_default().to_owned(),
+        )
+    };
+    Unit {
+        name: record.name.clone(),
+        options: options_of(&file),
+        desired_state: record.desired_state,
+        current_state,
+        machine_id,
+        hash: record.hash.clone(),
+        global: facts.global,
+    }
+}
+
+/// fleet's `UnitState` for a machine's report of a unit.
+pub fn unit_state(machine: &str, unit: &str, report: &ReportedState) -> UnitState {
+    UnitState {
+        name: unit.to_owned(),
+        hash: report.hash.clone(),
+        machine_id: machine.to_owned(),
+        systemd_load_state: report.load_state.clone(),
+        systemd_active_state: report.active_state.clone(),
+        systemd_sub_state: report.sub_state.clone(),
+    }
+}
+
+/// fleet's `Machine`.
+pub fn machine(id: &str, public_ip: &str, metadata: &BTreeMap<String, String>) -> Machine {
+    Machine {
+        id: id.to_owned(),
+        primary_ip: public_ip.to_owned(),
+        metadata: metadata.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(desired: DesiredState) -> UnitRecord {
+        UnitRecord {
+            name: "web.service".into(),
+            hash: "h1".into(),
+            desired_state: desired,
+            contents: "[Service]\nExecStart=/bin/sleep 1000\n".into(),
+        }
+    }
+
+    fn report(active: &str, launched_revision: i64) -> ReportedState {
+        ReportedState {
+            hash: "h1".into(),
+            load_state: "loaded".into(),
+            active_state: active.into(),
+            sub_state: String::new(),
+            launched_revision,
+        }
+    }
+
+    #[test]
+    fn current_state_follows_the_machines_report() {
+        let launched = record(DesiredState::Launched);
+        let at = |record, revision| RecordAt { record, revision };
+        assert_eq!(current_state(at(&launched, 7), None), "inactive");
+        assert_eq!(
+            current_state(at(&launched, 7), Some(&report("inactive", 0))),
+            "loaded",
+            "loaded, start not yet issued"
+        );
+        assert_eq!(
+            current_state(at(&launched, 7), Some(&report("failed", 7))),
+            "launched",
+            "started for this request, and then failed: systemd's state tells"
+        );
+        assert_eq!(
+            current_state(at(&launched, 9), Some(&report("failed", 7))),
+            "loaded",
+            "a new start is pending"
+        );
+        let stale = ReportedState {
+            hash: "h0".into(),
+            ..report("active", 7)
+        };
+        assert_eq!(current_state(at(&launched, 7), Some(&stale)), "inactive");
+        let loaded = record(DesiredState::Loaded);
+        assert_eq!(
+            current_state(at(&loaded, 8), Some(&report("active", 7))),
+            "launched",
+            "a stop is pending"
+        );
+        assert_eq!(
+            current_state(at(&loaded, 8), Some(&report("inactive", 7))),
+            "loaded"
+        );
+    }
+
+    #[test]
+    fn global_units_have_no_single_state_or_machine() {
+        let record = record(DesiredState::Launched);
+        let reports = BTreeMap::from([("m1".to_owned(), report("active", 3))]);
+        let shown = unit(UnitFacts {
+            unit: RecordAt {
+                record: &record,
+                revision: 3,
+            },
+            global: true,
+            assigned: None,
+            reports: &reports,
+        });
+        assert_eq!((shown.current_state.as_str(), shown.machine_id.as_str()), ("", ""));
+        let shown = unit(UnitFacts {
+            unit: RecordAt {
+                record: &record,
+                revision: 3,
+            },
+            global: false,
+            assigned: Some("m1"),
+            reports: &reports,
+        });
+        assert_eq!(shown.current_state, "launched");
+        assert_eq!(shown.machine_id, "m1");
+        assert_eq!(shown.options[0].name, "ExecStart");
+    }
+}
