@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod containers;
+pub mod daemon;
 pub mod engine;
 pub mod logs;
 pub mod random;

@@ -1,0 +1,4 @@
+//! `flotillad`'s parts: who this machine is ([`identity`]), and the loops that keep it in the
+//! cluster.
+
+pub mod identity;
