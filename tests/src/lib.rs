@@ -31,7 +31,7 @@ pub mod token_server;
 use std::path::PathBuf;
 
 pub use error::{HarnessError, Result};
-pub use node::{Node, NodeConfig, NodeFootprint};
+pub use node::{Node, NodeConfig, NodeFootprint, NodeNetwork};
 
 /// Path of a binary built by cargo into the same target directory as the running test, e.g.
 /// `target/debug/flotilla` for a test at `target/debug/deps/node_boots-…`.
