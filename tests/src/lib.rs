@@ -9,7 +9,7 @@
 //!
 //! A [`Cluster`] puts N nodes on a bridge of ours with a real etcd on the host
 //! ([`cluster`]); `flotilla-cluster up|down|clean` does the same by hand and removes what killed
-//! test processes left behind.
+//! test processes left behind ([`clean`]).
 //!
 //! There is no silent skip: a machine that cannot boot a node (not root, no util-linux `unshare`,
 //! no overlayfs) makes the test fail with the reason. Nodes clean up after themselves on drop and
@@ -24,6 +24,7 @@
 //! ```
 
 pub mod bench;
+pub mod clean;
 pub mod cluster;
 pub mod error;
 pub mod etcd;
