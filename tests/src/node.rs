@@ -26,8 +26,8 @@
 //!
 //! # Teardown
 //! Dropping a [`Node`] powers it off (`SIGRTMIN+4` to its systemd, `SIGKILL` after 20 s), reaps
-//! `unshare`, deletes the host end of its veth and the netns, removes the cgroup directories, unmounts the private cgroup2 mount
-//! and removes the state directory. Liveness is read from `/proc/<pid>/stat` (a zombie is dead), not
+//! `unshare`, deletes the host end of its veth and the netns, removes the cgroup directories,
+//! unmounts the private cgroup2 mount and removes the state directory. Liveness is read from `/proc/<pid>/stat` (a zombie is dead), not
 //! from `kill -0` (DESIGN §5).
 
 use std::fs::{self, File, OpenOptions};
@@ -590,7 +590,7 @@ impl Node {
         }
         // Deleting the host end takes `eth0` with it, now rather than when the kernel gets to the
         // namespace.
-        if let Some(veth) = self.host_veth.take() {
+        if let Some(veth) = self.host_veth.take().filter(|v| link_exists(v)) {
             if let Err(e) = host_cmd(&["ip", "link", "del", &veth]) {
                 left.push(e.to_string());
             }
