@@ -7,6 +7,10 @@
 //! running them as systemd units there, the way fleet's functional tests drive a `platform.Cluster`
 //! and youki's contest drives a runtime binary.
 //!
+//! A [`Cluster`] puts N nodes on a bridge of ours with a real etcd on the host
+//! ([`cluster`]); `flotilla-cluster up|down|clean` does the same by hand and removes what killed
+//! test processes left behind ([`clean`]).
+//!
 //! There is no silent skip: a machine that cannot boot a node (not root, no util-linux `unshare`,
 //! no overlayfs) makes the test fail with the reason. Nodes clean up after themselves on drop and
 //! print their journal to stderr when dropped during a panic, so a failed assertion shows what
@@ -20,9 +24,13 @@
 //! ```
 
 pub mod bench;
+pub mod clean;
+pub mod cluster;
 pub mod error;
+pub mod etcd;
 pub mod flotilla;
 pub mod hostile_proxy;
+pub mod network;
 pub mod node;
 pub mod registry;
 pub mod test_image;
@@ -30,8 +38,9 @@ pub mod token_server;
 
 use std::path::PathBuf;
 
+pub use cluster::{Cluster, ClusterConfig, ClusterFootprint};
 pub use error::{HarnessError, Result};
-pub use node::{Node, NodeConfig, NodeFootprint};
+pub use node::{Node, NodeConfig, NodeFootprint, NodeNetwork};
 
 /// Path of a binary built by cargo into the same target directory as the running test, e.g.
 /// `target/debug/flotilla` for a test at `target/debug/deps/node_boots-…`.

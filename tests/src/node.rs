@@ -9,8 +9,9 @@
 //! 2. mounts a private cgroup2 hierarchy at `<state>/cgroup2` and creates
 //!    `flotilla-tests/<id>/node` (the node's cgroup namespace root, so nodes never share cgroups) and
 //!    `flotilla-tests/<id>/launcher` (where `unshare` is parked once PID 1 exists);
-//! 3. creates the network namespace `flotilla-<id>` with only `lo` up (a veth into a bridge of the
-//!    cluster will be added here);
+//! 3. creates the network namespace `flotilla-<id>` with `lo` up and, for a node of a cluster
+//!    ([`NodeConfig::network`]), a veth pair: `eth0` inside with the node's address and no default
+//!    route, its host end plugged into the cluster's bridge;
 //! 4. runs `flotilla-node-init enter`, which joins that cgroup and netns and execs `unshare` to create
 //!    the pid/mount/uts/ipc/cgroup namespaces; PID 1 there runs `flotilla-node-init boot`, which
 //!    mounts the node's filesystem and execs systemd with `flotilla-node.target` (sysinit, sockets,
@@ -25,12 +26,13 @@
 //!
 //! # Teardown
 //! Dropping a [`Node`] powers it off (`SIGRTMIN+4` to its systemd, `SIGKILL` after 20 s), reaps
-//! `unshare`, deletes the netns, removes the cgroup directories, unmounts the private cgroup2 mount
-//! and removes the state directory. Liveness is read from `/proc/<pid>/stat` (a zombie is dead), not
+//! `unshare`, deletes the host end of its veth and the netns, removes the cgroup directories,
+//! unmounts the private cgroup2 mount and removes the state directory. Liveness is read from `/proc/<pid>/stat` (a zombie is dead), not
 //! from `kill -0` (DESIGN §5).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -45,10 +47,12 @@ use nix::unistd::{geteuid, Pid};
 use crate::error::{HarnessError, Result};
 use crate::locate_binary;
 
-/// Parent of every node's state directory on the host.
-const STATE_ROOT: &str = "/tmp/flotilla-tests";
+/// Parent of every node's (and cluster's) state directory on the host.
+pub(crate) const STATE_ROOT: &str = "/tmp/flotilla-tests";
 /// Directory under the cgroup2 root holding one directory per node.
-const CGROUP_PARENT: &str = "flotilla-tests";
+pub(crate) const CGROUP_PARENT: &str = "flotilla-tests";
+/// Prefix of every node's network namespace name (`flotilla-<id>`).
+pub(crate) const NETNS_PREFIX: &str = "flotilla-";
 /// `PATH` for commands run inside a node.
 const NODE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long systemd gets to power off before it is killed.
@@ -58,6 +62,8 @@ const CONSOLE_TAIL_LINES: usize = 30;
 
 /// Numbers the nodes of this test process, so parallel tests never share names.
 static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
+/// Numbers the cgroup probes of this test process.
+static NEXT_PROBE: AtomicUsize = AtomicUsize::new(0);
 
 /// How to boot a [`Node`].
 #[derive(Debug, Clone)]
@@ -66,6 +72,24 @@ pub struct NodeConfig {
     pub hostname: String,
     /// How long systemd may take to reach `running` or `degraded`.
     pub boot_timeout: Duration,
+    /// The node's `eth0` on a bridge; `None`: only `lo`.
+    pub network: Option<NodeNetwork>,
+}
+
+/// Where a node of a cluster is plugged in: a veth pair, `eth0` in the node, the other end on the
+/// host in `bridge`. The node gets no default route.
+#[derive(Debug, Clone)]
+pub struct NodeNetwork {
+    /// The host's bridge the veth's host end joins.
+    pub bridge: String,
+    /// Name of the veth's host end (at most 15 bytes, unique on the host).
+    pub host_veth: String,
+    /// The node's address on `eth0`.
+    pub address: Ipv4Addr,
+    /// Prefix length of the bridge's subnet.
+    pub prefix_len: u8,
+    /// Entries of the node's `/etc/hosts` besides `localhost` (e.g. the other nodes).
+    pub hosts: Vec<(Ipv4Addr, String)>,
 }
 
 impl NodeConfig {
@@ -78,6 +102,7 @@ impl NodeConfig {
         Self {
             hostname: hostname.into(),
             boot_timeout: Duration::from_secs(60),
+            network: None,
         }
     }
 }
@@ -88,6 +113,11 @@ pub struct Node {
     hostname: String,
     /// `<test pid>-<n>`: unique among all nodes on this host.
     id: String,
+    /// Written at boot: 32 lower-case hex digits.
+    machine_id: String,
+    network: Option<NodeNetwork>,
+    /// Set once the host end of the veth exists.
+    host_veth: Option<String>,
     state_dir: PathBuf,
     /// Set once the netns exists.
     netns: Option<String>,
@@ -113,6 +143,8 @@ pub struct NodeFootprint {
     pub netns: String,
     /// The node's cgroup directory, relative to the cgroup2 root.
     pub cgroup: PathBuf,
+    /// The host end of the node's veth, if it has one.
+    pub host_veth: Option<String>,
 }
 
 impl Node {
@@ -147,6 +179,9 @@ impl Node {
             hostname: config.hostname,
             state_dir: Path::new(STATE_ROOT).join(&id),
             id,
+            machine_id: String::new(),
+            network: config.network,
+            host_veth: None,
             netns: None,
             cgroup_mount: None,
             launcher: None,
@@ -165,6 +200,16 @@ impl Node {
     /// The node's hostname.
     pub fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    /// The node's `/etc/machine-id`: 32 random lower-case hex digits.
+    pub fn machine_id(&self) -> &str {
+        &self.machine_id
+    }
+
+    /// The node's address on `eth0`; `None` for a node with only `lo`.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.network.as_ref().map(|n| n.address)
     }
 
     /// Host pid of the node's systemd (for `nsenter -t PID -a …` by hand).
@@ -191,6 +236,7 @@ impl Node {
             state_dir: self.state_dir.clone(),
             netns: self.netns_name(),
             cgroup: self.cgroup_rel(),
+            host_veth: self.network.as_ref().map(|n| n.host_veth.clone()),
         }
     }
 
@@ -379,18 +425,10 @@ impl Node {
         let etc = d.join("etc.upper");
         // 32 lowercase hex digits, unique per node.
         let uuid = read(Path::new("/proc/sys/kernel/random/uuid"))?;
-        write_host(
-            &etc.join("machine-id"),
-            &format!("{}\n", uuid.trim().replace('-', "")),
-        )?;
+        self.machine_id = uuid.trim().replace('-', "");
+        write_host(&etc.join("machine-id"), &format!("{}\n", self.machine_id))?;
         write_host(&etc.join("hostname"), &format!("{}\n", self.hostname))?;
-        write_host(
-            &etc.join("hosts"),
-            &format!(
-                "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {}\n",
-                self.hostname
-            ),
-        )?;
+        write_host(&etc.join("hosts"), &self.etc_hosts())?;
         // Debian's tmpfiles.d/tmp.conf ("D /tmp") would wipe /tmp at boot.
         mkdirs(&etc.join("tmpfiles.d"))?;
         let mask = etc.join("tmpfiles.d/tmp.conf");
@@ -411,12 +449,23 @@ impl Node {
         mkdirs(&mnt.join(self.cgroup_rel()).join("launcher"))
     }
 
-    /// The node's network namespace: only `lo` for now; the cluster will add a veth here.
+    /// The node's network namespace: `lo` up and, on a bridge, `eth0` with the node's address.
     fn create_netns(&mut self) -> Result<()> {
         let name = self.netns_name();
         host_cmd(&["ip", "netns", "add", &name])?;
         self.netns = Some(name.clone());
-        host_cmd(&["ip", "-n", &name, "link", "set", "lo", "up"])
+        host_cmd(&["ip", "-n", &name, "link", "set", "lo", "up"])?;
+        let Some(net) = self.network.clone() else {
+            return Ok(());
+        };
+        let veth = net.host_veth.as_str();
+        let peer = ["type", "veth", "peer", "name", "eth0", "netns", &name];
+        host_cmd(&[&["ip", "link", "add", veth][..], &peer[..]].concat())?;
+        self.host_veth = Some(veth.to_owned());
+        host_cmd(&["ip", "link", "set", veth, "master", &net.bridge, "up"])?;
+        let cidr = format!("{}/{}", net.address, net.prefix_len);
+        host_cmd(&["ip", "-n", &name, "addr", "add", &cidr, "dev", "eth0"])?;
+        host_cmd(&["ip", "-n", &name, "link", "set", "eth0", "up"])
     }
 
     fn launch(&mut self, init: &Path) -> Result<()> {
@@ -539,6 +588,13 @@ impl Node {
             }
             let _ = child.wait();
         }
+        // Deleting the host end takes `eth0` with it, now rather than when the kernel gets to the
+        // namespace.
+        if let Some(veth) = self.host_veth.take().filter(|v| link_exists(v)) {
+            if let Err(e) = host_cmd(&["ip", "link", "del", &veth]) {
+                left.push(e.to_string());
+            }
+        }
         if let Some(ns) = self.netns.take() {
             if let Err(e) = host_cmd(&["ip", "netns", "del", &ns]) {
                 left.push(e.to_string());
@@ -576,7 +632,21 @@ impl Node {
     }
 
     fn netns_name(&self) -> String {
-        format!("flotilla-{}", self.id)
+        format!("{NETNS_PREFIX}{}", self.id)
+    }
+
+    /// `localhost`, then the network's entries or, without one, the hostname on 127.0.1.1.
+    fn etc_hosts(&self) -> String {
+        let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost\n");
+        match &self.network {
+            Some(net) => {
+                for (address, name) in &net.hosts {
+                    hosts.push_str(&format!("{address} {name}\n"));
+                }
+            }
+            None => hosts.push_str(&format!("127.0.1.1 {}\n", self.hostname)),
+        }
+        hosts
     }
 
     fn cgroup_rel(&self) -> PathBuf {
@@ -652,25 +722,59 @@ impl NodeFootprint {
         if ns.exists() {
             left.push(format!("netns {}", ns.display()));
         }
-        // Look into the cgroup2 hierarchy through a mount of our own.
-        let probe = Path::new(STATE_ROOT).join(format!("probe-{}", std::process::id()));
-        match mkdirs(&probe).and_then(|()| mount_cgroup2(&probe)) {
-            Ok(()) => {
-                if probe.join(&self.cgroup).exists() {
-                    left.push(format!("cgroup {}", self.cgroup.display()));
-                }
-                let _ = umount2(&probe, MntFlags::empty());
+        if let Some(veth) = self.host_veth.as_deref().filter(|v| link_exists(v)) {
+            left.push(format!("link {veth}"));
+        }
+        match CgroupProbe::mount() {
+            Ok(probe) if probe.root().join(&self.cgroup).exists() => {
+                left.push(format!("cgroup {}", self.cgroup.display()));
             }
+            Ok(_) => {}
             Err(e) => left.push(format!("cannot check cgroups: {e}")),
         }
-        let _ = fs::remove_dir(&probe);
-        let _ = fs::remove_dir(STATE_ROOT);
         left
     }
 }
 
+/// A private mount of the cgroup2 hierarchy, to look into it (the host's may be elsewhere, as on
+/// this hybrid host, or absent); unmounted and removed on drop. Each probe has its own mount
+/// point, `probe-<pid>-<n>` in the state root, so parallel tests never unmount each other's.
+#[derive(Debug)]
+pub(crate) struct CgroupProbe {
+    root: PathBuf,
+}
+
+impl CgroupProbe {
+    pub(crate) fn mount() -> Result<CgroupProbe> {
+        let n = NEXT_PROBE.fetch_add(1, Ordering::Relaxed);
+        let root = Path::new(STATE_ROOT).join(format!("probe-{}-{n}", std::process::id()));
+        mkdirs(&root)?;
+        let probe = CgroupProbe { root };
+        mount_cgroup2(&probe.root)?;
+        Ok(probe)
+    }
+
+    /// Where the hierarchy's root is mounted.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for CgroupProbe {
+    fn drop(&mut self) {
+        let _ = umount2(&self.root, MntFlags::empty());
+        let _ = fs::remove_dir(&self.root);
+        let _ = fs::remove_dir(STATE_ROOT);
+    }
+}
+
+/// Whether the host has a network interface called `name`.
+pub(crate) fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
 /// Whether `pid` is running: its `/proc/PID/stat` exists and its state is not zombie/dead.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -710,7 +814,7 @@ fn wait_dead(pid: u32, timeout: Duration) -> bool {
 }
 
 /// Mount points in this process's mount namespace at or below `dir`.
-fn mounts_under(dir: &Path) -> Vec<String> {
+pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let dir = dir.display().to_string();
     info.lines()
@@ -722,7 +826,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 
 /// Removes a cgroup directory and its sub-cgroups, deepest first, retrying while the kernel still
 /// holds exiting processes (EBUSY).
-fn remove_cgroup_tree(dir: &Path) -> io::Result<()> {
+pub(crate) fn remove_cgroup_tree(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
@@ -763,7 +867,7 @@ fn mount_cgroup2(at: &Path) -> Result<()> {
 }
 
 /// Runs a command on the host; fails with its stderr unless it exits 0.
-fn host_cmd(argv: &[&str]) -> Result<()> {
+pub(crate) fn host_cmd(argv: &[&str]) -> Result<()> {
     let out = Command::new(argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
