@@ -14,5 +14,6 @@ pub mod containers;
 pub mod engine;
 pub mod logs;
 pub mod random;
+pub mod registry;
 pub mod runtime;
 pub mod volumes;
