@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use agent::cluster::model::{Assignment, DesiredState, MachineRecord, ReportedState, UnitRecord};
 use agent::registry::{
-    Change, Presence, Registry, RegistryError, RequestKind, Resync, ScheduleOp, StaleUnit,
-    StateFilter, WatchUpdate,
+    Change, Credentials, Presence, Registry, RegistryError, RequestKind, Resync, ScheduleOp,
+    StaleUnit, StateFilter, WatchUpdate,
 };
 use etcd_cluster::Etcd;
 
@@ -687,4 +687,42 @@ async fn reads_and_writes_go_on_when_the_raft_leader_dies() {
         .unwrap();
     assert_eq!(machine_ids(&registry).await, ["m1"]);
     assert!(presence.status().borrow().is_alive());
+}
+
+#[tokio::test]
+async fn tls_with_a_client_certificate_and_a_password() {
+    let etcd = Etcd::start_tls().await;
+    let mut config = etcd.config(etcd.endpoints());
+    config.tls = Some(etcd.certs().files(true));
+
+    // Turn etcd's auth on (a root user is required for that).
+    let mut admin = etcd.client(0).await;
+    admin.user_add("root", "secret", None).await.unwrap();
+    admin.user_grant_role("root", "root").await.unwrap();
+    admin.auth_enable().await.unwrap();
+
+    config.credentials = Some(Credentials {
+        user: "root".to_owned(),
+        password: "secret".to_owned(),
+    });
+    let registry = Registry::connect(&config).await.unwrap();
+    let web = unit("web.service", DesiredState::Launched, "[Service]\n");
+    registry.create_unit(&web).await.unwrap();
+    assert_eq!(
+        registry.unit("web.service").await.unwrap().unwrap().value,
+        web
+    );
+
+    config.credentials = Some(Credentials {
+        user: "root".to_owned(),
+        password: "wrong".to_owned(),
+    });
+    let error = Registry::connect(&config).await.unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&etcd.endpoint(0)), "{message}");
+    assert!(message.contains("authentication failed"), "{message}");
+
+    // Without a client certificate the member refuses the connection.
+    config.tls = Some(etcd.certs().files(false));
+    assert!(Registry::connect(&config).await.is_err());
 }
