@@ -176,7 +176,10 @@ impl Registry {
         let attempts = retry::attempts(endpoints);
         let mut last = String::new();
         for attempt in 0..attempts {
-            tokio::time::sleep(retry::pause_before(attempt, endpoints)).await;
+            let pause = retry::pause_before(attempt, endpoints);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
             let index = self.inner.current.load(Ordering::Relaxed);
             self.count(kind);
             let tried = tokio::time::timeout(self.inner.request_timeout, async {

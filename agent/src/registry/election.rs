@@ -22,7 +22,10 @@ pub(crate) struct LeaderRecord {
     pub(crate) machine_id: String,
 }
 
-/// This machine's leadership, won by [`Registry::campaign`].
+/// This machine's leadership, won by [`Registry::campaign`]. It is over when
+/// [`Registry::leadership_lost`] returns, and must be taken as over as soon as the machine's
+/// [`super::Presence::status`] says its lease is lost (etcd may not have noticed yet, but it
+/// will, and [`Registry::apply`] refuses writes from then on).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leadership {
     machine_id: String,

@@ -35,7 +35,7 @@ pub(crate) fn kv(client: &etcd_client::Client) -> KvClient {
 /// The record `kv` holds, with its revisions.
 pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<Versioned<T>> {
     let value = serde_json::from_slice(kv.value()).map_err(|source| RegistryError::Decode {
-        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        key: key_text(kv),
         source,
     })?;
     Ok(Versioned {

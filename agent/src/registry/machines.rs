@@ -11,7 +11,7 @@ use crate::cluster::model::{effective_metadata, MachineRecord};
 use super::client::Registry;
 use super::error::{RegistryError, Result};
 use super::keys::{is_segment, Key};
-use super::kv::{decode, encode, first_kv, ranges_of, revision_of};
+use super::kv::{decode, encode, first_kv, key_text, ranges_of, revision_of};
 
 /// Read-modify-write tries before [`RegistryError::Contended`].
 const TRIES: usize = 16;
@@ -47,8 +47,7 @@ pub(crate) fn join_machines(
 ) -> Result<Vec<Machine>> {
     let mut dynamic: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for kv in metadata {
-        let key = String::from_utf8_lossy(kv.key());
-        if let Some(Key::Metadata(id)) = registry.keys().parse(&key) {
+        if let Some(Key::Metadata(id)) = registry.keys().parse(&key_text(kv)) {
             dynamic.insert(id, decode(kv)?.value);
         }
     }
