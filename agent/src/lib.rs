@@ -16,5 +16,6 @@ pub mod daemon;
 pub mod engine;
 pub mod logs;
 pub mod random;
+pub mod registry;
 pub mod runtime;
 pub mod volumes;
