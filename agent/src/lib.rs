@@ -13,6 +13,7 @@ pub mod config;
 pub mod containers;
 pub mod engine;
 pub mod logs;
+pub mod node;
 pub mod random;
 pub mod runtime;
 pub mod volumes;
