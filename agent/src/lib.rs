@@ -15,6 +15,7 @@ pub mod containers;
 pub mod daemon;
 pub mod engine;
 pub mod logs;
+pub mod node;
 pub mod random;
 pub mod registry;
 pub mod runtime;

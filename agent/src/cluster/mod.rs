@@ -4,3 +4,4 @@
 //! `flotillad` wires them together.
 
 pub mod model;
+pub mod sched;
