@@ -33,8 +33,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use image::registry::RegistryConfig;
 use serde::{Deserialize, Deserializer};
+
+use crate::registry::{self, RegistryConfig};
 
 /// Where the configuration is read from unless `--config`/`FLOTILLA_CONFIG` say otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/flotilla/flotilla.toml";
@@ -120,8 +121,8 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// The registry client's settings.
-    pub fn registry(&self) -> RegistryConfig {
-        RegistryConfig {
+    pub fn registry(&self) -> image::registry::RegistryConfig {
+        image::registry::RegistryConfig {
             mirrors: self.registry_mirrors.clone(),
             insecure_registries: self.insecure_registries.clone(),
             auth_file: self.auth_file.clone(),
@@ -328,6 +329,41 @@ fn to_toml(shape: Shape, text: &str) -> Result<toml::Value, String> {
 }
 
 impl Config {
+    /// How to reach etcd.
+    pub fn etcd(&self) -> RegistryConfig {
+        let tls = [&self.etcd_cafile, &self.etcd_certfile, &self.etcd_keyfile]
+            .iter()
+            .any(|file| file.is_some())
+            .then(|| registry::TlsFiles {
+                ca: self.etcd_cafile.clone(),
+                cert: self.etcd_certfile.clone(),
+                key: self.etcd_keyfile.clone(),
+            });
+        let credentials = self
+            .etcd_username
+            .as_ref()
+            .map(|user| registry::Credentials {
+                user: user.clone(),
+                password: self.etcd_password.clone().unwrap_or_default(),
+            });
+        RegistryConfig {
+            endpoints: self.etcd_endpoints.clone(),
+            tls,
+            credentials,
+            key_prefix: self.etcd_key_prefix.clone(),
+            ..RegistryConfig::default()
+        }
+    }
+
+    /// The TLS files of the agents' TCP API, when all three are configured.
+    pub fn api_tls(&self) -> Option<crate::api::tls::TlsFiles> {
+        Some(crate::api::tls::TlsFiles {
+            ca: self.api_cafile.clone()?,
+            cert: self.api_certfile.clone()?,
+            key: self.api_keyfile.clone()?,
+        })
+    }
+
     /// Reads `path`; a missing file is the defaults only when `path` is the default path.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Config::load_with(path, &Overrides::default())

@@ -76,7 +76,11 @@ fn commands_not_built_yet_say_so_and_exit_2() {
 fn flotctl_without_an_agent_says_where_it_looked() {
     let output = run(
         env!("CARGO_BIN_EXE_flotctl"),
-        &["--endpoint", "unix:///nonexistent/flotilla.sock", "list-units"],
+        &[
+            "--endpoint",
+            "unix:///nonexistent/flotilla.sock",
+            "list-units",
+        ],
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert_eq!(
@@ -84,11 +88,12 @@ fn flotctl_without_an_agent_says_where_it_looked() {
         "Error: cannot reach the agent at unix:///nonexistent/flotilla.sock: \
          No such file or directory (os error 2) (is flotilla.service running on this machine?)\n"
     );
-    let output = run(
-        env!("CARGO_BIN_EXE_flotctl"),
-        &["list-units", "--colour"],
+    let output = run(env!("CARGO_BIN_EXE_flotctl"), &["list-units", "--colour"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "unknown flags are errors: {output:?}"
     );
-    assert_eq!(output.status.code(), Some(2), "unknown flags are errors: {output:?}");
     assert!(text(&output.stderr).contains("unexpected argument '--colour'"));
 }
 

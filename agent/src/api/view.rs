@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use unitgen::syntax::UnitFile;
 
 use super::types::{options_of, Machine, Unit, UnitState};
-use crate::cluster::model::{DesiredState, ReportedState, UnitRecord};
+use crate::cluster::model::{short_machine_id, DesiredState, ReportedState, UnitRecord};
+use crate::cluster::sched;
 
 /// A unit's record as read, with the mod revision of `units/<name>`.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +105,30 @@ pub fn machine(id: &str, public_ip: &str, metadata: &BTreeMap<String, String>) -
     }
 }
 
+/// What `flotctl status` prints for a unit no machine runs: for each machine, whether the unit
+/// could run there and if not, the first constraint that rules it out.
+pub fn unplaced_status(
+    view: &sched::View,
+    unit: &str,
+    addresses: &BTreeMap<String, String>,
+) -> String {
+    let mut text = format!("Unit {unit} is not running on any machine.\n");
+    let verdicts = sched::explain(view, unit);
+    if verdicts.is_empty() {
+        text.push_str("No machine is in the cluster.\n");
+        return text;
+    }
+    text.push_str("Machine by machine:\n");
+    for (machine, verdict) in verdicts {
+        let address = addresses.get(machine).map_or("", String::as_str);
+        text.push_str(&format!(
+            "  {}.../{address}: {verdict}\n",
+            short_machine_id(machine)
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,7 +202,10 @@ mod tests {
             assigned: None,
             reports: &reports,
         });
-        assert_eq!((shown.current_state.as_str(), shown.machine_id.as_str()), ("", ""));
+        assert_eq!(
+            (shown.current_state.as_str(), shown.machine_id.as_str()),
+            ("", "")
+        );
         let shown = unit(UnitFacts {
             unit: RecordAt {
                 record: &record,
@@ -190,5 +218,34 @@ mod tests {
         assert_eq!(shown.current_state, "launched");
         assert_eq!(shown.machine_id, "m1");
         assert_eq!(shown.options[0].name, "ExecStart");
+    }
+
+    #[test]
+    fn an_unplaced_unit_says_why_for_every_machine() {
+        let record = UnitRecord {
+            contents: "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=disk=ssd\n"
+                .into(),
+            ..record(DesiredState::Launched)
+        };
+        let view = sched::View {
+            machines: BTreeMap::from([(
+                "1a2b3c4d5e6f".to_owned(),
+                sched::Machine {
+                    metadata: BTreeMap::from([("disk".to_owned(), "hdd".to_owned())]),
+                    alive: true,
+                },
+            )]),
+            units: BTreeMap::from([(
+                "web.service".to_owned(),
+                sched::UnitSpec::from_record(&record, 4).unwrap(),
+            )]),
+            assignments: BTreeMap::new(),
+        };
+        let addresses = BTreeMap::from([("1a2b3c4d5e6f".to_owned(), "10.0.0.5".to_owned())]);
+        assert_eq!(
+            unplaced_status(&view, "web.service", &addresses),
+            "Unit web.service is not running on any machine.\nMachine by machine:\n  \
+             1a2b3c4d.../10.0.0.5: MachineMetadata requires disk=ssd, machine has disk=hdd\n"
+        );
     }
 }

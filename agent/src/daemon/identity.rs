@@ -50,8 +50,12 @@ pub fn default_route_interface(route_table: &str) -> Option<&str> {
     const RTF_UP: u32 = 0x1;
     route_table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (interface, destination, flags, mask) =
-            (fields.first()?, fields.get(1)?, fields.get(3)?, fields.get(7)?);
+        let (interface, destination, flags, mask) = (
+            fields.first()?,
+            fields.get(1)?,
+            fields.get(3)?,
+            fields.get(7)?,
+        );
         let flags = u32::from_str_radix(flags, 16).ok()?;
         (*destination == "00000000" && *mask == "00000000" && flags & RTF_UP != 0)
             .then_some(*interface)
@@ -91,7 +95,8 @@ mod tests {
 
     #[test]
     fn the_default_route_names_its_interface() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                      eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
                      eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
         assert_eq!(default_route_interface(table), Some("eth0"));
@@ -103,7 +108,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("machine-id");
         std::fs::write(&path, "0123456789ABCDEF0123456789abcdef\n").unwrap();
-        assert_eq!(machine_id(&path).unwrap(), "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            machine_id(&path).unwrap(),
+            "0123456789abcdef0123456789abcdef"
+        );
         std::fs::write(&path, "uninitialized\n").unwrap();
         assert_eq!(
             machine_id(&path).unwrap_err().to_string(),

@@ -2,3 +2,4 @@
 //! cluster.
 
 pub mod identity;
+pub mod leader;

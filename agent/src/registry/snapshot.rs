@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use etcd_client::{GetOptions, KeyValue, Txn, TxnOp};
 
 use crate::cluster::model::{Assignment, UnitRecord};
+use crate::cluster::sched;
 
 use super::client::Registry;
 use super::error::{RegistryError, Result};
@@ -34,6 +35,52 @@ pub struct ScheduleSnapshot {
     pub revision: i64,
     /// The machine's assignments, by unit.
     pub assignments: BTreeMap<String, Assignment>,
+}
+
+impl ClusterSnapshot {
+    /// What the scheduler decides from: every registered machine (alive: it holds a lease),
+    /// every unit whose record checks, every assignment. Units that no longer check come back
+    /// as errors and are left out.
+    pub fn view(&self) -> (sched::View, Vec<sched::ViewError>) {
+        let mut invalid = Vec::new();
+        let units = self
+            .units
+            .iter()
+            .filter_map(|(name, unit)| {
+                match sched::UnitSpec::from_record(&unit.value, unit.mod_revision) {
+                    Ok(spec) => Some((name.clone(), spec)),
+                    Err(error) => {
+                        invalid.push(error);
+                        None
+                    }
+                }
+            })
+            .collect();
+        let machines = self
+            .machines
+            .iter()
+            .map(|(id, machine)| {
+                let view = sched::Machine {
+                    metadata: machine.metadata.clone(),
+                    alive: true,
+                };
+                (id.clone(), view)
+            })
+            .collect();
+        let mut assignments: BTreeMap<String, BTreeMap<String, sched::Placed>> = BTreeMap::new();
+        for ((machine, unit), assignment) in &self.assignments {
+            assignments
+                .entry(unit.clone())
+                .or_default()
+                .insert(machine.clone(), sched::Placed::from(assignment));
+        }
+        let view = sched::View {
+            machines,
+            units,
+            assignments,
+        };
+        (view, invalid)
+    }
 }
 
 impl Registry {
