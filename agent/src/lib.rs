@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod engine;
 pub mod logs;
 pub mod node;
+pub mod notify;
 pub mod random;
 pub mod registry;
 pub mod runtime;

@@ -10,7 +10,6 @@ pub mod control;
 pub mod create;
 pub mod inherited;
 pub mod launch;
-pub mod notify;
 pub mod output;
 pub mod store;
 pub mod supervisor;

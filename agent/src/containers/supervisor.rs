@@ -165,7 +165,7 @@ impl Supervisor {
             if self.first_run {
                 self.report(&Report::Started { pid: pid.as_raw() });
                 if matches!(self.mode, Mode::Systemd) {
-                    super::notify::ready(pid.as_raw());
+                    crate::notify::container_ready(pid.as_raw());
                 }
             }
             let end = self.watch(pid, out_read, err_read, &mut output, &cgroups, &prepared)?;
@@ -319,7 +319,7 @@ impl Supervisor {
         self.stop_requested = Some(Instant::now());
         let _ = self.store.update(&self.id, |c| c.manually_stopped = true);
         if matches!(self.mode, Mode::Systemd) {
-            super::notify::stopping();
+            crate::notify::stopping();
         }
         let _ = kill(pid, prepared.stop_signal);
     }

@@ -8,7 +8,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 /// Sends `state` to systemd if this process runs as a notifying service; does nothing
 /// otherwise (a notification is advice, never a reason to fail).
-fn send(state: &str) {
+pub fn send(state: &str) {
     let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -23,13 +23,13 @@ fn send(state: &str) {
 }
 
 /// The container runs: the service is up.
-pub fn ready(container_pid: i32) {
+pub fn container_ready(container_pid: i32) {
     send(&format!(
         "READY=1\nSTATUS=container running as pid {container_pid}\n"
     ));
 }
 
-/// The service is stopping its container.
+/// The service is stopping (its container, or the agent itself).
 pub fn stopping() {
     send("STOPPING=1\n");
 }
