@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::terminal::{self, RawMode};
@@ -39,6 +39,9 @@ pub struct Ends {
 pub fn pipes(interactive: bool, tty: bool) -> anyhow::Result<(Attach, Ends)> {
     let (out_read, out_write) = launch::pipe()?;
     let (err_read, err_write) = launch::pipe()?;
+    // Held from before the size is read and raw mode is set until `follow` takes them: no
+    // resize goes unsent, and no signal ends us with our terminal left raw.
+    signals().thread_block()?;
     let (resize_read, resize) = match terminal::window_size().filter(|_| tty) {
         Some(size) => {
             let (read, write) = launch::pipe()?;
@@ -66,6 +69,13 @@ pub fn pipes(interactive: bool, tty: bool) -> anyhow::Result<(Attach, Ends)> {
             _raw: raw,
         },
     ))
+}
+
+/// The signals an attached CLI takes on its signalfd: those passed on, and SIGWINCH.
+fn signals() -> SigSet {
+    let mut mask = terminal::relayed_signals();
+    mask.add(Signal::SIGWINCH);
+    mask
 }
 
 /// Copies what can be read from `from` to `to`; false once `from` is closed.
@@ -96,8 +106,7 @@ pub fn follow(
     mut ends: Ends,
     mut status: BufReader<File>,
 ) -> anyhow::Result<ExitCode> {
-    let mut mask = terminal::relayed_signals();
-    mask.add(Signal::SIGWINCH);
+    let mask = signals();
     mask.thread_block()?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     for end in [&ends.out, &ends.err] {

@@ -113,10 +113,7 @@ pub fn run(context: &Context, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         .map(|saved| saved.membership().clone())
         .unwrap_or_default();
     if args.tty {
-        if let Some(size) = terminal::window_size() {
-            size.set_on(&mut process)?;
-        }
-        return run_with_terminal(init, &process, &cgroups, args.interactive);
+        return run_with_terminal(init, process, &cgroups, args.interactive);
     }
     let stdin = if args.interactive {
         io::stdin().as_fd().try_clone_to_owned()?
@@ -146,11 +143,11 @@ fn exit_code(status: WaitStatus) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(255))
 }
 
-/// `exec -t`: runs `process` with a terminal and relays it until the command has exited and
-/// its output is read.
+/// `exec -t`: runs `process` with a terminal sized as ours and relays it until the command
+/// has exited and its output is read.
 fn run_with_terminal(
     init: Pid,
-    process: &Process,
+    mut process: Process,
     cgroups: &CgroupMembership,
     interactive: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -161,6 +158,10 @@ fn run_with_terminal(
     mask.add(Signal::SIGWINCH);
     mask.thread_block()?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+    // After SIGWINCH is blocked: a resize from now on is not missed.
+    if let Some(size) = terminal::window_size() {
+        size.set_on(&mut process)?;
+    }
     let _raw = if interactive {
         RawMode::on_stdin()?
     } else {
@@ -172,7 +173,7 @@ fn run_with_terminal(
         stdout: dev_null()?,
         stderr: dev_null()?,
     };
-    let started = runtime::exec_with_terminal(init, process, cgroups, stdio)?;
+    let started = runtime::exec_with_terminal(init, &process, cgroups, stdio)?;
     let pid = started.pid;
     let controller = started
         .terminal
