@@ -529,11 +529,13 @@ impl Supervisor {
         let (record, ()) = self.store.update(&self.id, |c| {
             c.failed_to_start(message.clone(), code, SystemTime::now());
         })?;
+        // `--rm` removes it before the CLI hears of the failure, so it is gone once the CLI ends.
+        let removed = self.finish(&record);
         self.report(&Report::Failed {
             code,
             message: message.clone(),
         });
-        self.finish(&record)?;
+        removed?;
         if matches!(self.mode, Mode::Systemd) {
             return Err(launch::start_failed(message, code));
         }
