@@ -510,10 +510,15 @@ fn a_directory_root_file_system_is_used_in_place() {
 
 /// Everything the terminal shows until the container's side is closed.
 fn read_terminal(controller: OwnedFd) -> String {
-    let mut file = File::from(controller);
+    read_until(&mut File::from(controller), None)
+}
+
+/// What the terminal shows until it has shown `marker`, or until the container's side is
+/// closed.
+fn read_until(file: &mut File, marker: Option<&str>) -> String {
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 4096];
-    loop {
+    while marker.is_none_or(|marker| !String::from_utf8_lossy(&bytes).ends_with(marker)) {
         match file.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => bytes.extend_from_slice(&buffer[..n]),
@@ -559,10 +564,11 @@ fn a_terminal_comes_from_the_container_and_exec_gets_its_own() {
     assert_eq!(exit_code(exec.pid), 0);
     assert_eq!(exec_output, "/dev/pts/1\r\n");
 
-    File::from(init_terminal.try_clone().unwrap())
-        .write_all(b"hello\n")
-        .unwrap();
-    let output = read_terminal(init_terminal);
+    // Typed once the shell waits for it, or the terminal's echo would come first.
+    let mut init_file = File::from(init_terminal);
+    let shown = read_until(&mut init_file, Some("console\r\n"));
+    init_file.write_all(b"hello\n").unwrap();
+    let output = shown + &read_terminal(init_file.into());
     assert_eq!(exit_code(started.pid), 0, "{output}");
     assert_eq!(
         output,

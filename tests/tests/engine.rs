@@ -3,6 +3,7 @@
 //! notice: output and exit codes, isolation seen from inside the container, limits enforced,
 //! run-or-start, restart policies, state after a supervisor is killed, volumes and logs.
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -568,4 +569,209 @@ fn a_cpu_limit_is_the_containers_cfs_quota() {
         "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us; echo 1 > /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo read-only",
     ]);
     assert_eq!(out, "50000\n100000\nread-only\n");
+}
+
+/// Runs a command with `input` on its standard input (closed after it); returns (exit code,
+/// stdout, stderr).
+fn outcome_with_input(flotilla: &Flotilla, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    let mut child = flotilla
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flotilla");
+    let mut stdin = child.stdin.take().expect("piped standard input");
+    stdin.write_all(input).expect("write standard input");
+    drop(stdin);
+    let output = child.wait_with_output().expect("wait for flotilla");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_with_a_terminal_prints_one_stream_with_crlf_line_ends() {
+    let f = engine();
+    assert_eq!(f.ok(&["run", "--rm", "-t", "bb", "tty"]), "/dev/pts/0\r\n");
+    let script = "test -t 0 && test -t 1 && echo terminal $TERM; echo err >&2; exit 3";
+    let (code, out, err) = outcome(&f, &["run", "--rm", "-t", "bb", "sh", "-c", script]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (3, "terminal xterm\r\nerr\r\n", "")
+    );
+    // -i without a terminal of our own: the input still reaches the container's terminal,
+    // which echoes it, and its end ends `cat`.
+    let (code, out, _) = outcome_with_input(&f, &["run", "-i", "-t", "--rm", "bb", "cat"], b"hi\n");
+    assert_eq!((code, out.as_str()), (0, "hi\r\nhi\r\n"));
+    let (code, out, _) = outcome_with_input(
+        &f,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            "read word; echo got $word; exit 4",
+        ],
+        b"go\n",
+    );
+    assert_eq!((code, out.as_str()), (4, "go\r\ngot go\r\n"));
+    // create -t, then start -a: the terminal is part of the container's configuration.
+    let id = f.ok(&["create", "-t", "bb", "tty"]).trim().to_owned();
+    assert_eq!(f.ok(&["start", "-a", &id]), "/dev/pts/0\r\n");
+    assert_eq!(f.ok(&["ps", "-aq"]), format!("{}\n", &id[..12]));
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let f = engine();
+    f.ok(&["run", "-d", "--name", "svc", "bb", "sleep", "300"]);
+    assert_eq!(f.ok(&["exec", "-t", "svc", "tty"]), "/dev/pts/0\r\n");
+    let script = "test -t 0 && echo terminal $TERM; echo err >&2; exit 5";
+    let (code, out, err) = outcome(&f, &["exec", "-t", "svc", "sh", "-c", script]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (5, "terminal xterm\r\nerr\r\n", "")
+    );
+    let (code, out, _) = outcome_with_input(&f, &["exec", "-i", "-t", "svc", "cat"], b"hi\n");
+    assert_eq!((code, out.as_str()), (0, "hi\r\nhi\r\n"));
+    // Without -t, no terminal, and plain line ends.
+    assert_eq!(
+        f.ok(&["exec", "svc", "sh", "-c", "test -t 1 || echo none"]),
+        "none\n"
+    );
+}
+
+#[test]
+fn a_detached_terminal_is_logged_as_stdout_lines() {
+    let f = engine();
+    let script = "echo one; echo two >&2; printf 'three'; sleep 300";
+    f.ok(&[
+        "run", "-d", "-t", "--name", "talker", "bb", "sh", "-c", script,
+    ]);
+    eventually(10, "the output is logged", || {
+        f.ok(&["logs", "talker"]) == "one\ntwo\n"
+    });
+    let output = f.run(&["logs", "talker"]);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let state = inspect(&f, "talker");
+    assert_eq!(state["Config"]["Tty"], true, "{state}");
+    assert!(
+        state["Config"]["Env"]
+            .as_array()
+            .is_some_and(|env| env.contains(&Value::from("TERM=xterm"))),
+        "{state}"
+    );
+    // An exec without -t into it has no terminal; with -t, one of its own.
+    assert_eq!(
+        f.ok(&["exec", "talker", "sh", "-c", "test -t 1 || echo none"]),
+        "none\n"
+    );
+    assert_eq!(f.ok(&["exec", "-t", "talker", "tty"]), "/dev/pts/1\r\n");
+    // Run-or-start: a terminal is part of the configuration.
+    let (code, _, err) = outcome(&f, &["run", "--name", "talker", "bb", "sh", "-c", script]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("--tty: true → false"), "{err}");
+    // The unterminated last line is logged when the container ends.
+    f.ok(&["kill", "talker"]);
+    eventually(10, "the last line is logged", || {
+        f.ok(&["logs", "talker"]) == "one\ntwo\nthree\n"
+    });
+}
+
+/// `script -qec COMMAND /dev/null`: COMMAND (sh) runs on a terminal of its own, as a user's
+/// shell would; `FLOTILLA` in it stands for this data root's command line. `input` is typed once
+/// the terminal shows `prompt`. Returns what the terminal showed.
+fn on_a_terminal(flotilla: &Flotilla, command: &str, prompt: &str, input: &[u8]) -> String {
+    let template = flotilla.command(&[]);
+    let quote =
+        |word: &std::ffi::OsStr| format!("'{}'", word.to_string_lossy().replace('\'', "'\\''"));
+    let mut line: Vec<String> = vec![quote(template.get_program())];
+    line.extend(template.get_args().map(quote));
+    let command = command.replace("FLOTILLA", &line.join(" "));
+    let mut script = Command::new("timeout");
+    script.args(["60", "script", "-qec", &command, "/dev/null"]);
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux script (Debian's bsdutils)");
+    let mut stdin = child.stdin.take().expect("piped standard input");
+    let mut stdout = child.stdout.take().expect("piped standard output");
+    let mut shown = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&shown).contains(prompt) {
+        match stdout.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => shown.extend_from_slice(&buffer[..n]),
+            Err(e) => panic!("read what the terminal showed: {e}"),
+        }
+    }
+    stdin.write_all(input).expect("write standard input");
+    stdout
+        .read_to_end(&mut shown)
+        .expect("read what the terminal showed");
+    // Open until the end, so script never types an end of file of its own.
+    drop(stdin);
+    let status = child.wait().expect("wait for script");
+    let shown = String::from_utf8_lossy(&shown).into_owned();
+    assert!(
+        status.success(),
+        "script {command:?} failed: {status}\n{shown}"
+    );
+    shown
+}
+
+#[test]
+fn run_it_on_a_real_terminal_is_raw_sized_and_restored() {
+    let f = engine();
+    f.ok(&["run", "-d", "--name", "svc", "bb", "sleep", "300"]);
+    let waits_for = |size: &str| {
+        format!("until [ \"$(stty size)\" = {size:?} ]; do sleep 0.05; done; echo resized")
+    };
+    let command = format!(
+        "stty rows 30 cols 100; saved=$(stty -g); \
+         FLOTILLA run -it --rm bb sh -c 'stty size; echo waiting; read line; echo got $line; exit 3'; \
+         echo code=$?; [ \"$(stty -g)\" = \"$saved\" ] && echo restored; \
+         (sleep 1; stty rows 40 cols 120 </dev/tty) & \
+         FLOTILLA run -it --rm bb sh -c '{}'; \
+         (sleep 1; stty rows 50 cols 130 </dev/tty) & \
+         FLOTILLA exec -it svc sh -c 'stty size; {}; exit 6'; \
+         echo code=$?; [ \"$(stty -g)\" = \"$saved\" ] && echo restored; \
+         FLOTILLA run -it --rm bb sh -c 'trap \"exit 7\" TERM; while :; do sleep 0.05; done' \
+           </dev/tty & \
+         until [ $(FLOTILLA ps -q | wc -l) = 2 ]; do sleep 0.05; done; kill $!; wait $!; \
+         echo code=$?; [ \"$(stty -g)\" = \"$saved\" ] && echo restored",
+        waits_for("40 120"),
+        waits_for("50 130"),
+    );
+    let shown = on_a_terminal(&f, &command, "waiting", b"hello\n");
+    // Our size at the start, our input through (echoed by the container's terminal only: ours
+    // is raw), the container's exit code ours, our terminal's settings back as they were.
+    assert!(shown.contains("30 100\r\n"), "{shown}");
+    assert!(
+        shown.contains("waiting\r\nhello\r\ngot hello\r\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("code=3\r\nrestored\r\n"), "{shown}");
+    // A resize (SIGWINCH) reaches the container's terminal, run's and exec's.
+    assert_eq!(shown.matches("resized\r\n").count(), 2, "{shown}");
+    assert!(
+        shown.contains("40 120\r\n"),
+        "exec starts at our size: {shown}"
+    );
+    assert!(shown.contains("code=6\r\nrestored\r\n"), "{shown}");
+    // SIGTERM to us is passed on; the container's exit ends us, restoring our terminal.
+    assert!(shown.ends_with("code=7\r\nrestored\r\n"), "{shown}");
 }

@@ -168,8 +168,11 @@ pub enum Started {
 pub struct Attach {
     /// The raw stdout and stderr come back on these pipes (the CLI copies them to its own).
     pub output: Option<(OwnedFd, OwnedFd)>,
-    /// `-i`: the CLI's standard input becomes the container's.
+    /// `-i`: the CLI's standard input becomes the container's (with a terminal, the
+    /// supervisor copies it into the terminal).
     pub stdin: bool,
+    /// `-t`: the reading end of the pipe on which the CLI sends its window sizes.
+    pub resize: Option<OwnedFd>,
 }
 
 /// Starts container `id` under a new supervisor (a re-execution of this binary as
@@ -228,6 +231,12 @@ pub fn start(
         command
             .arg("--attach-fds")
             .arg(format!("{},{}", out.as_raw_fd(), err.as_raw_fd()));
+    }
+    if let Some(resize) = &attach.resize {
+        inheritable(resize)?;
+        command
+            .arg("--resize-fd")
+            .arg(resize.as_raw_fd().to_string());
     }
     command
         .spawn()

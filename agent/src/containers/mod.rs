@@ -4,8 +4,10 @@
 //! [`create`] makes a container from `run` options and an image; [`launch`] starts a container's
 //! supervisor from the CLI and prepares each run; [`supervisor`] is that supervisor;
 //! [`control`] stops, kills, waits for and removes containers; [`notify`] speaks systemd's
-//! notification protocol; [`inherited`] adopts descriptors a parent passed down.
+//! notification protocol; [`inherited`] adopts descriptors a parent passed down; [`console`]
+//! relays a container's terminal (`-t`).
 
+pub mod console;
 pub mod control;
 pub mod create;
 pub mod inherited;
@@ -42,6 +44,8 @@ pub enum ContainersError {
     Log(#[from] crate::logs::driver::DriverError),
     #[error(transparent)]
     Inherited(#[from] inherited::InheritedError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
     #[error("cannot set up the supervisor's signal handling: {0}")]
     Signals(nix::errno::Errno),
     #[error("cannot start the supervisor of container {id}: {source}")]

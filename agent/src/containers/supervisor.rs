@@ -11,9 +11,14 @@
 //! reporting `started`/`failed`/`exited` on a pipe the CLI reads) and `--systemd` (the service's
 //! main process: it notifies `READY=1`, never restarts the container itself and exits with its
 //! exit code). One thread: signals arrive on a signalfd, polled with the output pipes.
+//!
+//! With a terminal (`-t`) the supervisor holds its controller: the container's output is one
+//! stream, logged as stdout and sent to the attached CLI's stdout pipe; with `-i` our standard
+//! input is copied into the terminal ([`InputPump`]); an attached CLI's window sizes (on its
+//! resize pipe) size the terminal, the latest one before the container starts.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +29,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::console::{self, Chunk, InputPump, SizeReceiver};
 use super::launch::{self, Report};
 use super::output::ContainerOutput;
 use super::store::ContainerStore;
@@ -38,11 +44,13 @@ use crate::runtime::{self, Launch, RootFs, Stdio};
 #[derive(Debug)]
 pub enum Mode {
     /// Started by the CLI: reports on `status`; `attach` gets the raw output while it listens;
-    /// `stdin` is the container's standard input (`-i`), else /dev/null.
+    /// `stdin` is the container's standard input (`-i`), else /dev/null; `resize` brings an
+    /// attached CLI's window sizes for the container's terminal.
     Detached {
         status: File,
         attach: Option<(File, File)>,
         stdin: Option<OwnedFd>,
+        resize: Option<SizeReceiver>,
     },
     /// A systemd service's main process.
     Systemd,
@@ -58,6 +66,25 @@ struct Supervisor {
     backoff: Backoff,
     stop_requested: Option<Instant>,
     first_run: bool,
+}
+
+/// Where one run's output comes from and where its input goes.
+struct RunIo {
+    /// What the container writes, with the stream it is logged as; `None` once closed.
+    outputs: Vec<(Stream, Option<File>)>,
+    /// The container's terminal (`-t`), to resize.
+    terminal: Option<OwnedFd>,
+    /// `-i` with a terminal: our standard input on its way into it.
+    input: Option<InputPump>,
+}
+
+/// What `poll` watches in [`Supervisor::watch`].
+#[derive(Clone, Copy)]
+enum Source {
+    Signals,
+    Output(usize),
+    Input,
+    Resize,
 }
 
 /// How one run of the container ended.
@@ -103,21 +130,21 @@ pub fn supervise(
 impl Supervisor {
     fn run(&mut self) -> Result<i32, ContainersError> {
         loop {
-            let prepared = match launch::prepare(&self.data_root, &self.store, &self.id) {
+            let mut prepared = match launch::prepare(&self.data_root, &self.store, &self.id) {
                 Ok(prepared) => prepared,
                 Err(error) => return self.failed(&error),
             };
-            let (out_read, out_write) = launch::pipe()?;
-            let (err_read, err_write) = launch::pipe()?;
+            let terminal = prepared
+                .spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false);
             let stdin = match &mut self.mode {
                 Mode::Detached { stdin, .. } => stdin.take(),
                 Mode::Systemd => None,
             };
-            let stdin = match stdin {
-                Some(fd) => fd,
-                None => launch::dev_null()?,
-            };
-            let mut output = match ContainerOutput::open(&prepared.log) {
+            let mut output = match ContainerOutput::open(&prepared.log, terminal) {
                 Ok(output) => output,
                 Err(error) => return self.failed(&ContainersError::Log(error)),
             };
@@ -134,25 +161,11 @@ impl Supervisor {
                 Ok(cgroups) => cgroups,
                 Err(error) => return self.failed(&ContainersError::Cgroups(error)),
             };
-            let started = runtime::spawn(Launch {
-                spec: &prepared.spec,
-                rootfs: RootFs::Overlay {
-                    lower: &prepared.lower,
-                    upper: &prepared.upper,
-                    work: &prepared.work,
-                },
-                cgroups: cgroups.membership(),
-                stdio: Stdio {
-                    stdin,
-                    stdout: out_write,
-                    stderr: err_write,
-                },
-            });
-            let pid = match started {
-                Ok(pid) => pid,
+            let (pid, io) = match self.spawn(&mut prepared, &cgroups, stdin, terminal) {
+                Ok(started) => started,
                 Err(error) => {
                     let _ = cgroups.remove();
-                    return self.failed(&ContainersError::Runtime(error));
+                    return self.failed(&error);
                 }
             };
             let saved = serde_json::to_value(&cgroups).ok();
@@ -168,7 +181,7 @@ impl Supervisor {
                     crate::notify::container_ready(pid.as_raw());
                 }
             }
-            let end = self.watch(pid, out_read, err_read, &mut output, &cgroups, &prepared)?;
+            let end = self.watch(pid, io, &mut output, &cgroups, &prepared)?;
             let _ = cgroups.remove();
             let now = SystemTime::now();
             let systemd = matches!(self.mode, Mode::Systemd);
@@ -213,68 +226,171 @@ impl Supervisor {
         }
     }
 
+    /// Starts the container's init: with pipes for its output, or with a terminal (sized as
+    /// the attached CLI's, if one sent a size) and our input copied into it.
+    fn spawn(
+        &mut self,
+        prepared: &mut launch::Prepared,
+        cgroups: &Cgroups,
+        stdin: Option<OwnedFd>,
+        terminal: bool,
+    ) -> Result<(Pid, RunIo), ContainersError> {
+        if !terminal {
+            let (out_read, out_write) = launch::pipe()?;
+            let (err_read, err_write) = launch::pipe()?;
+            let stdin = match stdin {
+                Some(fd) => fd,
+                None => launch::dev_null()?,
+            };
+            let stdio = Stdio {
+                stdin,
+                stdout: out_write,
+                stderr: err_write,
+            };
+            let pid = runtime::spawn(launch_of(prepared, cgroups, stdio))?;
+            let io = RunIo {
+                outputs: vec![
+                    (Stream::Stdout, Some(File::from(out_read))),
+                    (Stream::Stderr, Some(File::from(err_read))),
+                ],
+                terminal: None,
+                input: None,
+            };
+            return Ok((pid, io));
+        }
+        if let (Some(size), Some(mut process)) =
+            (self.receive_size().0, prepared.spec.process().clone())
+        {
+            size.set_on(&mut process)?;
+            prepared.spec.set_process(Some(process));
+        }
+        // The container's stdio becomes its terminal: these are only placeholders.
+        let stdio = Stdio {
+            stdin: launch::dev_null()?,
+            stdout: launch::dev_null()?,
+            stderr: launch::dev_null()?,
+        };
+        let started = runtime::spawn_with_terminal(launch_of(prepared, cgroups, stdio))?;
+        let controller = started
+            .terminal
+            .ok_or(runtime::RuntimeError::MissingField("terminal"))?;
+        let input = stdin
+            .map(|stdin| InputPump::new(stdin, controller.as_fd()))
+            .transpose()?;
+        let output = File::from(
+            controller
+                .try_clone()
+                .map_err(|source| ContainersError::Io {
+                    path: PathBuf::from("the container's terminal"),
+                    source,
+                })?,
+        );
+        let io = RunIo {
+            outputs: vec![(Stream::Stdout, Some(output))],
+            terminal: Some(controller),
+            input,
+        };
+        Ok((started.pid, io))
+    }
+
+    /// The newest window size an attached CLI sent, and whether it still sends.
+    fn receive_size(&mut self) -> (Option<console::WindowSize>, bool) {
+        match &mut self.mode {
+            Mode::Detached {
+                resize: Some(receiver),
+                ..
+            } => receiver.receive(),
+            _ => (None, false),
+        }
+    }
+
     /// Kills and removes the cgroups a previous supervisor of this container left behind when
     /// it died with its container (a crash, a reboot without a clean stop).
     fn remove_stale_cgroups(&self) -> Result<(), ContainersError> {
         super::control::discard_cgroups(&self.store.read_raw(&self.id)?)
     }
 
-    /// Pumps output and signals until the container's init is reaped and its pipes closed.
+    /// Pumps output, input and signals until the container's init is reaped and its output
+    /// closed.
     fn watch(
         &mut self,
         pid: Pid,
-        out: OwnedFd,
-        err: OwnedFd,
+        mut io: RunIo,
         log: &mut ContainerOutput,
         cgroups: &Cgroups,
         prepared: &launch::Prepared,
     ) -> Result<RunEnd, ContainersError> {
-        let mut out = Some(File::from(out));
-        let mut err = Some(File::from(err));
         let mut status = None;
         let mut buffer = vec![0u8; 64 * 1024];
-        while status.is_none() || out.is_some() || err.is_some() {
+        while status.is_none() || io.outputs.iter().any(|(_, file)| file.is_some()) {
             let timeout = self.stop_deadline_timeout(prepared.stop_timeout);
+            let mut sources = vec![Source::Signals];
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            for file in [&out, &err].into_iter().flatten() {
-                fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
+            for (index, (_, file)) in io.outputs.iter().enumerate() {
+                if let Some(file) = file {
+                    sources.push(Source::Output(index));
+                    fds.push(PollFd::new(file.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            if let Some(fd) = io.input.as_ref().and_then(InputPump::poll_fd) {
+                sources.push(Source::Input);
+                fds.push(fd);
+            }
+            if let (
+                Some(_),
+                Mode::Detached {
+                    resize: Some(r), ..
+                },
+            ) = (&io.terminal, &self.mode)
+            {
+                sources.push(Source::Resize);
+                fds.push(r.poll_fd());
             }
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(ContainersError::Signals(e)),
             }
-            let ready: Vec<bool> = fds
+            let ready: Vec<Source> = fds
                 .iter()
-                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .zip(&sources)
+                .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(_, source)| *source)
                 .collect();
             drop(fds);
-            let mut index = 1;
-            for (stream, pipe) in [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)] {
-                if pipe.is_none() {
-                    continue;
-                }
-                if ready[index] {
-                    let read = pipe.as_mut().map_or(Ok(0), |file| file.read(&mut buffer));
-                    match read {
-                        Ok(0) | Err(_) => {
-                            log.finish(stream);
-                            *pipe = None;
-                        }
-                        Ok(n) => {
-                            log.write(stream, &buffer[..n]);
-                            self.attach(stream, &buffer[..n]);
+            for source in ready {
+                match source {
+                    Source::Signals => {
+                        while let Ok(Some(info)) = self.signals.read_signal() {
+                            if let Ok(Signal::SIGTERM | Signal::SIGINT) =
+                                Signal::try_from(info.ssi_signo as i32)
+                            {
+                                self.request_stop(pid, prepared);
+                            }
                         }
                     }
-                }
-                index += 1;
-            }
-            if ready[0] {
-                while let Ok(Some(info)) = self.signals.read_signal() {
-                    if let Ok(Signal::SIGTERM | Signal::SIGINT) =
-                        Signal::try_from(info.ssi_signo as i32)
-                    {
-                        self.request_stop(pid, prepared);
+                    Source::Output(index) => {
+                        let (stream, pipe) = &mut io.outputs[index];
+                        let chunk = pipe.as_mut().map_or(Chunk::Closed, |file| {
+                            console::read_output(file, &mut buffer)
+                        });
+                        match chunk {
+                            Chunk::Bytes(n) => {
+                                log.write(*stream, &buffer[..n]);
+                                self.attach(*stream, &buffer[..n]);
+                            }
+                            Chunk::Nothing => {}
+                            Chunk::Closed => {
+                                log.finish(*stream);
+                                *pipe = None;
+                            }
+                        }
                     }
+                    Source::Input => {
+                        if let Some(input) = &mut io.input {
+                            input.ready();
+                        }
+                    }
+                    Source::Resize => self.resize(io.terminal.as_ref()),
                 }
             }
             if status.is_none() {
@@ -290,6 +406,18 @@ impl Supervisor {
             cause,
             oom_killed: cgroups.oom_killed().unwrap_or(false),
         })
+    }
+
+    /// Gives the container's terminal the newest size the attached CLI sent; forgets a CLI
+    /// that is gone.
+    fn resize(&mut self, terminal: Option<&OwnedFd>) {
+        let (size, open) = self.receive_size();
+        if let (Some(size), Some(terminal)) = (size, terminal) {
+            let _ = size.apply(terminal);
+        }
+        if let (false, Mode::Detached { resize, .. }) = (open, &mut self.mode) {
+            *resize = None;
+        }
     }
 
     /// If the init exited, reaps it and clears its PID under the record lock (a CLI signals
@@ -401,11 +529,13 @@ impl Supervisor {
         let (record, ()) = self.store.update(&self.id, |c| {
             c.failed_to_start(message.clone(), code, SystemTime::now());
         })?;
+        // `--rm` removes it before the CLI hears of the failure, so it is gone once the CLI ends.
+        let removed = self.finish(&record);
         self.report(&Report::Failed {
             code,
             message: message.clone(),
         });
-        self.finish(&record)?;
+        removed?;
         if matches!(self.mode, Mode::Systemd) {
             return Err(launch::start_failed(message, code));
         }
@@ -418,5 +548,19 @@ impl Supervisor {
             super::control::remove_stopped(&self.data_root, &self.store, record, true)?;
         }
         Ok(())
+    }
+}
+
+/// What the runtime needs to start one run of the container.
+fn launch_of<'a>(prepared: &'a launch::Prepared, cgroups: &'a Cgroups, stdio: Stdio) -> Launch<'a> {
+    Launch {
+        spec: &prepared.spec,
+        rootfs: RootFs::Overlay {
+            lower: &prepared.lower,
+            upper: &prepared.upper,
+            work: &prepared.work,
+        },
+        cgroups: cgroups.membership(),
+        stdio,
     }
 }

@@ -305,6 +305,7 @@ fn flag_of(field: &str) -> &str {
         "stop_signal" => "--stop-signal",
         "network" => "--network",
         "remove" => "--rm",
+        "tty" => "--tty",
         "image" => "IMAGE",
         "command" => "COMMAND",
         other => other,
@@ -403,6 +404,14 @@ mod tests {
                 "--restart: \"no\" → \"always\"".to_owned(),
                 "image busybox: aaaa → bbbb".to_owned(),
             ]
+        );
+        let with_terminal = RunOptions {
+            tty: true,
+            ..c.options.clone()
+        };
+        assert_eq!(
+            differences(&c, &with_terminal, "sha256:aaaa"),
+            vec!["--tty: false → true".to_owned()]
         );
     }
 }

@@ -122,6 +122,9 @@ pub struct RunOptions {
     pub network: Network,
     /// `--rm`: remove the container when it exits.
     pub remove: bool,
+    /// `-t`: the container's process gets a terminal (its stdout and stderr are one stream).
+    #[serde(default)]
+    pub tty: bool,
     /// IMAGE.
     pub image: String,
     /// The arguments after IMAGE; they replace the image's `CMD`.
@@ -547,9 +550,18 @@ mod tests {
             network: Network::Named("backend".into()),
             image: "nginx:1.27".into(),
             command: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            tty: true,
             ..RunOptions::default()
         };
         let json = serde_json::to_string(&options).unwrap();
         assert_eq!(serde_json::from_str::<RunOptions>(&json).unwrap(), options);
+    }
+
+    #[test]
+    fn records_written_before_tty_existed_have_no_terminal() {
+        let mut json = serde_json::to_value(RunOptions::default()).unwrap();
+        json.as_object_mut().unwrap().remove("tty");
+        let options: RunOptions = serde_json::from_value(json).unwrap();
+        assert!(!options.tty);
     }
 }

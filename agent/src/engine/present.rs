@@ -329,7 +329,7 @@ fn config(container: &Container, spec: &Spec, image: &ImageConfig) -> Value {
         "AttachStdout": false,
         "AttachStderr": false,
         "ExposedPorts": image.exposed_ports,
-        "Tty": false,
+        "Tty": options.tty,
         "OpenStdin": false,
         "StdinOnce": false,
         "Env": process.and_then(|p| p.env().clone()).unwrap_or_default(),
@@ -666,6 +666,7 @@ mod tests {
             max_retries: Some(10),
         };
         c.options.memory = Some(64 << 20);
+        c.options.tty = true;
         c.options.volumes = vec![
             Volume {
                 source: VolumeSource::Named("data".to_owned()),
@@ -729,7 +730,12 @@ mod tests {
             ("/HostConfig/Memory", json!(64 << 20)),
             (
                 "/Config/Env",
-                json!(["HOSTNAME=0123456789ab", "PATH=/bin", "GREETING=hi"]),
+                json!([
+                    "HOSTNAME=0123456789ab",
+                    "PATH=/bin",
+                    "GREETING=hi",
+                    "TERM=xterm"
+                ]),
             ),
             ("/Mounts/0/Source", json!("/d/volumes/data/_data")),
             ("/Config/Volumes", json!({"/cache": {}})),
@@ -765,10 +771,10 @@ mod tests {
             "AttachStdout": false,
             "AttachStderr": false,
             "ExposedPorts": null,
-            "Tty": false,
+            "Tty": true,
             "OpenStdin": false,
             "StdinOnce": false,
-            "Env": ["HOSTNAME=0123456789ab", "PATH=/bin", "GREETING=hi"],
+            "Env": ["HOSTNAME=0123456789ab", "PATH=/bin", "GREETING=hi", "TERM=xterm"],
             "Cmd": ["sh"],
             "Image": "busybox",
             "Volumes": {"/cache": {}},

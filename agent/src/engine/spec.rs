@@ -160,7 +160,8 @@ fn replace_or_append(base: &mut Vec<String>, overrides: impl IntoIterator<Item =
 }
 
 /// The environment by docker's rules: the image's `Env` overlaid by `-e` (later wins), after
-/// a default `PATH` (when neither has one) and `HOSTNAME`, which both may override.
+/// a default `PATH` (when neither has one) and `HOSTNAME`, which both may override; with `-t`,
+/// also [`add_default_term`].
 pub fn environment(image: &ImageConfig, options: &RunOptions, hostname: &str) -> Vec<String> {
     let mut config = image.env.clone().unwrap_or_default();
     replace_or_append(
@@ -173,7 +174,18 @@ pub fn environment(image: &ImageConfig, options: &RunOptions, hostname: &str) ->
     }
     env.push(format!("HOSTNAME={hostname}"));
     replace_or_append(&mut env, config);
+    if options.tty {
+        add_default_term(&mut env);
+    }
     env
+}
+
+/// Gives a process with a terminal docker's `TERM=xterm`, unless its environment has a `TERM`
+/// (`run -t`, `exec -t`).
+pub fn add_default_term(env: &mut Vec<String>) {
+    if !env.iter().any(|entry| entry.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
 }
 
 fn hostname(options: &RunOptions, ids: &Ids<'_>, host: &Host<'_>) -> String {
@@ -413,7 +425,7 @@ pub fn runtime_spec(
         .build()?;
     let nofile = DEFAULT_NOFILE.min(host.nofile_hard);
     let process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(options.tty)
         .user(user)
         .args(args)
         .env(environment(image, options, &hostname))
@@ -616,6 +628,39 @@ mod tests {
             let options = RunOptions { env, ..options() };
             assert_eq!(environment(&image, &options, "h"), expected);
         }
+    }
+
+    #[test]
+    fn a_terminal_is_asked_for_with_dockers_term() {
+        let base = image(None, Some(&["sh"]));
+        let plain = spec(&base, &options());
+        let process = plain.process().clone().unwrap();
+        assert_eq!(process.terminal(), Some(false));
+        assert!(!process
+            .env()
+            .clone()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with("TERM=")));
+        let tty = RunOptions {
+            tty: true,
+            ..options()
+        };
+        let process = spec(&base, &tty).process().clone().unwrap();
+        assert_eq!(process.terminal(), Some(true));
+        assert!(process
+            .env()
+            .clone()
+            .unwrap()
+            .contains(&"TERM=xterm".to_owned()));
+        // The image's or -e's TERM wins, as in docker.
+        let own = RunOptions {
+            env: vec![("TERM".into(), "vt100".into())],
+            ..tty
+        };
+        let env = environment(&base, &own, "h");
+        assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).count(), 1);
+        assert!(env.contains(&"TERM=vt100".to_owned()));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The container process's session and standard streams: a new session with the caller's
 //! stdio, or, when `process.terminal` is set, a pseudo-terminal allocated from the container's
 //! own devpts (as runc does, so `tty` names `/dev/pts/0`), made the controlling terminal and
-//! stdio, and `/dev/console` for init; its controller goes back to the caller over a socket (SCM_RIGHTS).
+//! stdio, and `/dev/console` for init, sized by `process.consoleSize` when given (before the
+//! process runs, so its first look at the size is right); its controller goes back to the caller
+//! over a socket (SCM_RIGHTS).
 
 use std::ffi::CStr;
 use std::io::{IoSlice, IoSliceMut};
@@ -18,6 +20,7 @@ use rustix::net::{
     RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+use rustix::termios::{tcsetwinsize, Winsize};
 
 use super::process::install_stdio;
 use super::{rustix_errno, Result, RuntimeError, Stdio, Step, StepError};
@@ -27,6 +30,7 @@ use super::{rustix_errno, Result, RuntimeError, Stdio, Step, StepError};
 pub struct Channel {
     caller: OwnedFd,
     container: OwnedFd,
+    size: Option<Winsize>,
 }
 
 /// A channel for the terminal if `process` asks for one.
@@ -41,7 +45,18 @@ pub fn channel_if_wanted(process: &Process) -> Result<Option<Channel>> {
         None,
     )
     .map_err(|errno| RuntimeError::Terminal(rustix_errno(errno)))?;
-    Ok(Some(Channel { caller, container }))
+    let cells = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+    let size = process.console_size().map(|size| Winsize {
+        ws_row: cells(size.height()),
+        ws_col: cells(size.width()),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    Ok(Some(Channel {
+        caller,
+        container,
+        size,
+    }))
 }
 
 /// In the child: starts a new session with `stdio` as standard streams.
@@ -63,6 +78,14 @@ pub fn create(channel: &Channel, console: bool) -> std::result::Result<(), StepE
         openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).step(step)?;
     grantpt(&controller).step(step)?;
     unlockpt(&controller).step(step)?;
+    if let Some(size) = channel.size {
+        tcsetwinsize(&controller, size).step(|| {
+            format!(
+                "set the terminal's size to {} rows, {} columns",
+                size.ws_row, size.ws_col
+            )
+        })?;
+    }
     let name = ptsname(&controller, Vec::new()).step(step)?;
     let replica = rustix::fs::open(
         name.as_c_str(),

@@ -1,6 +1,11 @@
 //! Staying attached to a container the supervisor started (`run` without `-d`, `start -a`):
-//! its output is copied to ours until the supervisor reports the exit, and SIGINT, SIGTERM
-//! and SIGHUP are passed on to the container (docker's `--sig-proxy`).
+//! its output is copied to ours until the supervisor reports the exit, and SIGINT, SIGTERM,
+//! SIGHUP and SIGQUIT are passed on to the container (docker's `--sig-proxy`).
+//!
+//! A container with a terminal (`-t`) writes everything on the stdout pipe. Our window size
+//! goes to the supervisor on a resize pipe, at start and on every SIGWINCH; with `-i` our
+//! terminal is in raw mode while attached (the supervisor copies our input into the
+//! container's terminal).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -12,31 +17,65 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use super::terminal::{self, RawMode};
+use crate::containers::console::SizeSender;
 use crate::containers::control;
 use crate::containers::launch::{self, Attach, Report};
 use crate::containers::store::ContainerStore;
 
-/// The CLI's ends of the attach pipes.
+/// The CLI's ends of the attach pipes, and its terminal's state while attached.
 #[derive(Debug)]
 pub struct Ends {
     out: File,
     err: File,
+    resize: Option<SizeSender>,
+    /// Restores our terminal when the attachment ends.
+    _raw: Option<RawMode>,
 }
 
-/// Pipes for an attached start; the first half goes to the supervisor.
-pub fn pipes(interactive: bool) -> anyhow::Result<(Attach, Ends)> {
+/// Pipes for an attached start; the first half goes to the supervisor. For a container with
+/// a terminal (`tty`), our window size is sent ahead and, with `interactive`, our terminal is
+/// put in raw mode (restored when the [`Ends`] are dropped).
+pub fn pipes(interactive: bool, tty: bool) -> anyhow::Result<(Attach, Ends)> {
     let (out_read, out_write) = launch::pipe()?;
     let (err_read, err_write) = launch::pipe()?;
+    // Held from before the size is read and raw mode is set until `follow` takes them: no
+    // resize goes unsent, and no signal ends us with our terminal left raw.
+    signals().thread_block()?;
+    let (resize_read, resize) = match terminal::window_size().filter(|_| tty) {
+        Some(size) => {
+            let (read, write) = launch::pipe()?;
+            let mut sender = SizeSender::new(write);
+            sender.send(size);
+            (Some(read), Some(sender))
+        }
+        None => (None, None),
+    };
+    let raw = if tty && interactive {
+        RawMode::on_stdin()?
+    } else {
+        None
+    };
     Ok((
         Attach {
             output: Some((out_write, err_write)),
             stdin: interactive,
+            resize: resize_read,
         },
         Ends {
             out: File::from(out_read),
             err: File::from(err_read),
+            resize,
+            _raw: raw,
         },
     ))
+}
+
+/// The signals an attached CLI takes on its signalfd: those passed on, and SIGWINCH.
+fn signals() -> SigSet {
+    let mut mask = terminal::relayed_signals();
+    mask.add(Signal::SIGWINCH);
+    mask
 }
 
 /// Copies what can be read from `from` to `to`; false once `from` is closed.
@@ -67,10 +106,7 @@ pub fn follow(
     mut ends: Ends,
     mut status: BufReader<File>,
 ) -> anyhow::Result<ExitCode> {
-    let mut mask = SigSet::empty();
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        mask.add(signal);
-    }
+    let mask = signals();
     mask.thread_block()?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     for end in [&ends.out, &ends.err] {
@@ -110,8 +146,18 @@ pub fn follow(
         }
         if ready[1] {
             while let Ok(Some(info)) = signals.read_signal() {
-                if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {
-                    let _ = control::signal(store, id, signal, false);
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGWINCH) => {
+                        if let (Some(sender), Some(size)) =
+                            (&mut ends.resize, terminal::window_size())
+                        {
+                            sender.send(size);
+                        }
+                    }
+                    Ok(signal) => {
+                        let _ = control::signal(store, id, signal, false);
+                    }
+                    Err(_) => {}
                 }
             }
         }

@@ -33,6 +33,7 @@ mod in_use;
 mod output;
 mod progress;
 mod table;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

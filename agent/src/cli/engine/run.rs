@@ -81,6 +81,9 @@ pub struct CreateArgs {
     /// Keep standard input open (pass this terminal's input to the container).
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Give the container a terminal (its stdout and stderr become one stream).
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// The image.
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -98,7 +101,8 @@ pub struct CreateArgs {
 #[command(after_help = "Examples:\n  \
     flotilla run --rm busybox echo hello\n  \
     flotilla run -d --name web --restart=always -m 64m busybox httpd -f\n  \
-    flotilla run -d --name web busybox httpd -f    (again: nothing to do, web runs)\n\n\
+    flotilla run -d --name web busybox httpd -f    (again: nothing to do, web runs)\n  \
+    flotilla run -it --rm busybox sh\n\n\
     Exit status: the container's, or 125 when flotilla failed, 126 when the command cannot \
     be run, 127 when it does not exist.")]
 pub struct RunArgs {
@@ -173,6 +177,7 @@ impl CreateArgs {
             stop_signal: self.stop_signal.clone(),
             network: self.network.clone(),
             remove,
+            tty: self.tty,
             image: self.image.clone(),
             command: self.command.clone(),
         };
@@ -260,7 +265,7 @@ fn run_container(context: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> 
         println!("{}", record.id);
         return Ok(ExitCode::SUCCESS);
     }
-    let (attach, ends) = attach::pipes(args.create.interactive)?;
+    let (attach, ends) = attach::pipes(args.create.interactive, args.create.tty)?;
     match launch::start(&context.data_root, &store, &record.id, attach)? {
         Started::AlreadyRunning => {
             println!("{}", record.id);

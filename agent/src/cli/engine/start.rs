@@ -29,7 +29,8 @@ pub fn run(context: &Context, args: &StartArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("you cannot start and attach multiple containers at once");
         };
         let id = store.resolve(name)?;
-        let (attach, ends) = attach::pipes(args.interactive)?;
+        let tty = store.read(&id)?.options.tty;
+        let (attach, ends) = attach::pipes(args.interactive, tty)?;
         return match launch::start(&context.data_root, &store, &id, attach)? {
             Started::Now { status, .. } => attach::follow(&store, &id, ends, status),
             Started::AlreadyRunning => Ok(ExitCode::SUCCESS),

@@ -1,12 +1,13 @@
 //! `flotilla supervise ID` (hidden): the supervisor process `start` and `run -d` launch. It
 //! leaves the caller's session, adopts the descriptors passed down (its lock, the status pipe,
-//! the attach pipes) and supervises the container until it stays stopped.
+//! the attach pipes, the resize pipe) and supervises the container until it stays stopped.
 
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use super::Context;
+use crate::containers::console::SizeReceiver;
 use crate::containers::inherited::adopt;
 use crate::containers::supervisor::{supervise, Mode};
 
@@ -27,6 +28,9 @@ pub struct SuperviseArgs {
     /// The supervisor's standard input is the container's (`-i`).
     #[arg(long)]
     pub interactive: bool,
+    /// The pipe on which the attached CLI sends its window sizes (`-t`).
+    #[arg(long = "resize-fd")]
+    pub resize_fd: Option<i32>,
 }
 
 /// Runs the supervisor.
@@ -39,6 +43,11 @@ pub fn run(context: &Context, args: &SuperviseArgs) -> anyhow::Result<ExitCode> 
         [out, err] => Some((File::from(adopt(*out)?), File::from(adopt(*err)?))),
         _ => None,
     };
+    let resize = args
+        .resize_fd
+        .map(|fd| adopt(fd).map(SizeReceiver::new))
+        .transpose()?
+        .transpose()?;
     let stdin = if args.interactive {
         Some(std::io::stdin().as_fd().try_clone_to_owned()?)
     } else {
@@ -51,6 +60,7 @@ pub fn run(context: &Context, args: &SuperviseArgs) -> anyhow::Result<ExitCode> 
             status,
             attach,
             stdin,
+            resize,
         },
     )?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
