@@ -15,4 +15,5 @@ pub mod engine;
 pub mod logs;
 pub mod random;
 pub mod runtime;
+pub mod systemd;
 pub mod volumes;
