@@ -20,4 +20,5 @@ pub mod notify;
 pub mod random;
 pub mod registry;
 pub mod runtime;
+pub mod systemd;
 pub mod volumes;
