@@ -1,6 +1,7 @@
 //! `runtime::cgroups` on the real host (root, hybrid: memory, pids and cpu on v1, cgroup2 at
 //! /sys/fs/cgroup/unified): limits land in the kernel's files, processes are listed, killed and
-//! OOM-killed, and the cgroups are removed.
+//! OOM-killed, and the cgroups are removed; a systemd service's supervisor leaf is removed once
+//! its supervisor left it.
 //!
 //! Every test works below its own parent `flotilla-test-<pid>-<test>` in each hierarchy, which a
 //! guard kills and removes even when the test fails.
@@ -297,5 +298,45 @@ fn a_value_the_kernel_refuses_is_named_and_nothing_is_left_behind() {
     assert!(
         !unified.exists(),
         "the cgroup2 dir created first is removed again"
+    );
+}
+
+#[test]
+fn a_supervisor_leaf_is_removed_only_once_its_supervisor_left() {
+    let parent = TestParent::new("leaf");
+    let service = Path::new("/sys/fs/cgroup/unified").join(&parent.name);
+    let leaf = service.join("supervisor");
+    fs::create_dir_all(&leaf).unwrap();
+    let cgroups = Cgroups::open(CgroupMembership {
+        supervisor: Some(leaf.clone()),
+        ..CgroupMembership::default()
+    });
+    let mut supervisor = start_in(
+        &CgroupMembership {
+            unified: Some(leaf.clone()),
+            ..CgroupMembership::default()
+        },
+        "exec sleep 30",
+    );
+    cgroups.remove_supervisor_leaf().unwrap();
+    assert!(leaf.is_dir(), "the leaf stays while its supervisor lives");
+    assert!(
+        cgroups.procs().unwrap().is_empty(),
+        "the supervisor is not the container's: it is neither listed nor killed with it"
+    );
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    cgroups.remove_supervisor_leaf().unwrap();
+    assert!(!leaf.exists());
+    cgroups.remove_supervisor_leaf().unwrap();
+    // The record's JSON of a run without a leaf has no such key.
+    assert_eq!(
+        serde_json::to_value(Cgroups::open(CgroupMembership::default())).unwrap(),
+        serde_json::json!({"v1": [], "unified": null})
+    );
+    assert_eq!(
+        serde_json::from_value::<CgroupMembership>(serde_json::json!({"v1": [], "unified": null}))
+            .unwrap(),
+        CgroupMembership::default()
     );
 }
