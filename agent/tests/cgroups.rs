@@ -1,6 +1,7 @@
 //! `runtime::cgroups` on the real host (root, hybrid: memory, pids and cpu on v1, cgroup2 at
 //! /sys/fs/cgroup/unified): limits land in the kernel's files, processes are listed, killed and
-//! OOM-killed, and the cgroups are removed.
+//! OOM-killed, and the cgroups are removed; a systemd service's supervisor leaf is removed once
+//! its supervisor left it.
 //!
 //! Every test works below its own parent `flotilla-test-<pid>-<test>` in each hierarchy, which a
 //! guard kills and removes even when the test fails.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use agent::runtime::cgroups::layout::parse_mountinfo;
-use agent::runtime::cgroups::{CgroupMembership, Cgroups};
+use agent::runtime::cgroups::{CgroupMembership, Cgroups, Parent};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use oci_spec::runtime::{
@@ -45,6 +46,7 @@ impl Drop for TestParent {
             unified: layout
                 .unified
                 .map(|unified| unified.mount_point.join(&self.name)),
+            supervisor: None,
         });
         let killed = everything.kill_all(Signal::SIGKILL);
         let removed = everything.remove();
@@ -122,7 +124,12 @@ fn all_dirs(membership: &CgroupMembership) -> Vec<PathBuf> {
 fn limits_are_written_and_processes_tracked_killed_and_removed() {
     let parent = TestParent::new("limits");
     let resources = resources(64 << 20, Some(50_000), Some(100));
-    let cgroups = Cgroups::create(&parent.name, "abc", Some(&resources)).unwrap();
+    let cgroups = Cgroups::create(
+        &Parent::Shared(parent.name.clone()),
+        "abc",
+        Some(&resources),
+    )
+    .unwrap();
     let membership = cgroups.membership().clone();
 
     let mut names: Vec<&str> = membership
@@ -156,7 +163,7 @@ fn limits_are_written_and_processes_tracked_killed_and_removed() {
     assert_eq!(read(cpu, "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(v1_dir(&membership, "pids"), "pids.max"), "100");
 
-    let again = Cgroups::create(&parent.name, "abc", None)
+    let again = Cgroups::create(&Parent::Shared(parent.name.clone()), "abc", None)
         .unwrap_err()
         .to_string();
     let unified_display = unified.display();
@@ -204,7 +211,12 @@ fn limits_are_written_and_processes_tracked_killed_and_removed() {
 fn a_process_over_its_memory_limit_is_oom_killed() {
     let parent = TestParent::new("oom");
     let resources = resources(8 << 20, None, None);
-    let cgroups = Cgroups::create(&parent.name, "hog", Some(&resources)).unwrap();
+    let cgroups = Cgroups::create(
+        &Parent::Shared(parent.name.clone()),
+        "hog",
+        Some(&resources),
+    )
+    .unwrap();
     assert!(!cgroups.oom_killed().unwrap());
     let mut child = start_in(
         cgroups.membership(),
@@ -221,7 +233,12 @@ fn a_process_over_its_memory_limit_is_oom_killed() {
 #[test]
 fn without_limits_a_container_is_still_tracked_for_kills_and_oom() {
     let parent = TestParent::new("track");
-    let cgroups = Cgroups::create(&format!("/{}/nested", parent.name), "plain", None).unwrap();
+    let cgroups = Cgroups::create(
+        &Parent::Shared(format!("/{}/nested", parent.name)),
+        "plain",
+        None,
+    )
+    .unwrap();
     let membership = cgroups.membership();
     let memory = v1_dir(membership, "memory");
     assert_eq!(
@@ -258,7 +275,12 @@ fn a_value_the_kernel_refuses_is_named_and_nothing_is_left_behind() {
         .memory(memory)
         .build()
         .unwrap();
-    let error = Cgroups::create(&parent.name, "bad", Some(&resources)).unwrap_err();
+    let error = Cgroups::create(
+        &Parent::Shared(parent.name.clone()),
+        "bad",
+        Some(&resources),
+    )
+    .unwrap_err();
     let dir = Path::new("/sys/fs/cgroup/memory")
         .join(&parent.name)
         .join("bad");
@@ -276,5 +298,45 @@ fn a_value_the_kernel_refuses_is_named_and_nothing_is_left_behind() {
     assert!(
         !unified.exists(),
         "the cgroup2 dir created first is removed again"
+    );
+}
+
+#[test]
+fn a_supervisor_leaf_is_removed_only_once_its_supervisor_left() {
+    let parent = TestParent::new("leaf");
+    let service = Path::new("/sys/fs/cgroup/unified").join(&parent.name);
+    let leaf = service.join("supervisor");
+    fs::create_dir_all(&leaf).unwrap();
+    let cgroups = Cgroups::open(CgroupMembership {
+        supervisor: Some(leaf.clone()),
+        ..CgroupMembership::default()
+    });
+    let mut supervisor = start_in(
+        &CgroupMembership {
+            unified: Some(leaf.clone()),
+            ..CgroupMembership::default()
+        },
+        "exec sleep 30",
+    );
+    cgroups.remove_supervisor_leaf().unwrap();
+    assert!(leaf.is_dir(), "the leaf stays while its supervisor lives");
+    assert!(
+        cgroups.procs().unwrap().is_empty(),
+        "the supervisor is not the container's: it is neither listed nor killed with it"
+    );
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    cgroups.remove_supervisor_leaf().unwrap();
+    assert!(!leaf.exists());
+    cgroups.remove_supervisor_leaf().unwrap();
+    // The record's JSON of a run without a leaf has no such key.
+    assert_eq!(
+        serde_json::to_value(Cgroups::open(CgroupMembership::default())).unwrap(),
+        serde_json::json!({"v1": [], "unified": null})
+    );
+    assert_eq!(
+        serde_json::from_value::<CgroupMembership>(serde_json::json!({"v1": [], "unified": null}))
+            .unwrap(),
+        CgroupMembership::default()
     );
 }

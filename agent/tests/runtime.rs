@@ -36,6 +36,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 static NO_CGROUPS: CgroupMembership = CgroupMembership {
     v1: Vec::new(),
     unified: None,
+    supervisor: None,
 };
 
 /// A busybox image: `/bin/busybox` and a link per applet.
@@ -599,6 +600,7 @@ fn the_container_joins_its_cgroups_and_sees_only_them() {
     let cgroups = CgroupMembership {
         v1: vec![("pids".to_owned(), cgroup.0.clone())],
         unified: None,
+        supervisor: None,
     };
     let mut spec = bundle.spec(shell(
         "grep :pids: /proc/self/cgroup | cut -d: -f2-; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup; \

@@ -1,8 +1,8 @@
 //! `flotilla save`, `load`, `export` and `import` against the tools people already have: what
 //! flotilla saves loads in skopeo and podman with the same digests, what they save loads in
 //! flotilla with the same image ID and layers, a save → load round trip gives the same files,
-//! export writes a tree faithfully and import makes an image of it, and hostile archives are
-//! refused by name with the store left as it was.
+//! export writes a container's tree faithfully and import makes an image of it, and hostile
+//! archives are refused by name with the store left as it was.
 //!
 //! Images come from a real registry (`flotilla pull`) or from skopeo-made archives; podman runs
 //! on a throwaway vfs storage. Build the binaries first (`cargo build --workspace --bins`).
@@ -25,6 +25,17 @@ fn store_listing(root: &Flotilla) -> Vec<String> {
         .into_iter()
         .filter(|line| !line.contains("lock"))
         .collect()
+}
+
+/// GNU tar's tarball of the tree under `dir`, extended attributes included.
+fn tar_of(dir: &Path, tarball: &Path) {
+    run(Command::new("tar")
+        .arg("--xattrs")
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(tarball)
+        .arg("."));
 }
 
 fn run(command: &mut Command) -> String {
@@ -369,12 +380,7 @@ fn skopeo_archives_load_plain_gzip_and_zstd_and_round_trip() {
     fs::create_dir(&small).unwrap();
     fs::write(small.join("file"), b"small").unwrap();
     let small_tar = scratch.path().join("small.tar");
-    reference.ok(&[
-        "export",
-        "-o",
-        small_tar.to_str().unwrap(),
-        small.to_str().unwrap(),
-    ]);
+    tar_of(&small, &small_tar);
     let small_id = reference.ok(&["import", small_tar.to_str().unwrap(), "small:v1"]);
 
     // save → load (through a pipe) into another root: same IDs, layers and files.
@@ -465,13 +471,14 @@ fn export_writes_the_tree_and_import_makes_an_image_of_it() {
     let tree_dir = scratch.path().join("rootfs");
     special_tree(&tree_dir);
     let root = Flotilla::new();
+    // The tree becomes a container's file system (GNU tar → import → create), which export
+    // writes back.
+    let source = scratch.path().join("source.tar");
+    tar_of(&tree_dir, &source);
+    root.ok(&["import", source.to_str().unwrap(), "special:v1"]);
+    root.ok(&["create", "--name", "special", "special:v1", "/bin/sh"]);
     let tarball = scratch.path().join("rootfs.tar");
-    root.ok(&[
-        "export",
-        "-o",
-        tarball.to_str().unwrap(),
-        tree_dir.to_str().unwrap(),
-    ]);
+    root.ok(&["export", "-o", tarball.to_str().unwrap(), "special"]);
 
     let mut archive = tar::Archive::new(fs::File::open(&tarball).unwrap());
     let mut listing = Vec::new();
@@ -537,12 +544,7 @@ fn export_writes_the_tree_and_import_makes_an_image_of_it() {
         );
     }
     let again = scratch.path().join("again.tar");
-    root.ok(&[
-        "export",
-        "-o",
-        again.to_str().unwrap(),
-        tree_dir.to_str().unwrap(),
-    ]);
+    root.ok(&["export", "-o", again.to_str().unwrap(), "special"]);
     assert_eq!(
         fs::read(&again).unwrap(),
         fs::read(&tarball).unwrap(),

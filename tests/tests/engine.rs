@@ -775,3 +775,106 @@ fn run_it_on_a_real_terminal_is_raw_sized_and_restored() {
     // SIGTERM to us is passed on; the container's exit ends us, restoring our terminal.
     assert!(shown.ends_with("code=7\r\nrestored\r\n"), "{shown}");
 }
+
+/// The entry names of a tarball.
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    tar::Archive::new(bytes)
+        .entries()
+        .expect("a tarball")
+        .map(|entry| {
+            let entry = entry.expect("a tar entry");
+            String::from_utf8_lossy(&entry.path_bytes()).into_owned()
+        })
+        .collect()
+}
+
+/// Whether this process's mount table mentions `path`.
+fn mounted_under(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(path.to_str().unwrap()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn export_writes_what_the_container_sees_and_import_runs_it() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "--name",
+        "changed",
+        "-v",
+        "/vol",
+        "bb",
+        "sh",
+        "-c",
+        "mkdir /data && echo written > /data/x && rm /etc/group && echo v > /vol/v",
+    ]);
+    let tarball = f.dir().join("changed.tar");
+    f.ok(&["export", "-o", tarball.to_str().unwrap(), "changed"]);
+    let names = tar_names(&std::fs::read(&tarball).unwrap());
+    for present in ["data/x", "etc/passwd", "bin/busybox", "proc/", "dev/"] {
+        assert!(names.iter().any(|n| n == present), "{present} in {names:?}");
+    }
+    for absent in ["etc/group", "vol/v"] {
+        assert!(!names.iter().any(|n| n == absent), "{absent} in {names:?}");
+    }
+    assert!(
+        !names.iter().any(|n| n.starts_with("proc/") && n != "proc/"),
+        "the container's /proc is not exported: {names:?}"
+    );
+
+    // The tarball is an image of the container's file system.
+    f.ok(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tarball.to_str().unwrap(),
+        "snap",
+    ]);
+    assert_eq!(
+        f.ok(&[
+            "run",
+            "--rm",
+            "snap",
+            "sh",
+            "-c",
+            "cat /data/x; test -e /etc/group || echo no-group"
+        ]),
+        "written\nno-group\n"
+    );
+
+    // A running container, by ID prefix, to standard output.
+    let id = f
+        .ok(&[
+            "run",
+            "-d",
+            "bb",
+            "sh",
+            "-c",
+            "echo up > /up; exec sleep 1000",
+        ])
+        .trim()
+        .to_owned();
+    eventually(10, "the container wrote /up", || {
+        outcome(&f, &["exec", &id, "cat", "/up"]).1 == "up\n"
+    });
+    let output = f.command(&["export", &id[..8]]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(tar_names(&output.stdout).contains(&"up".to_owned()));
+    assert_eq!(status_of(&f, &id), "running");
+
+    // Nothing of it stays mounted here, and a missing container is named.
+    assert_eq!(mounted_under(&f.data_root()), Vec::<String>::new());
+    let err = f.fails(&[
+        "export",
+        "-o",
+        f.dir().join("no.tar").to_str().unwrap(),
+        "nope",
+    ]);
+    assert!(err.contains("no such container: nope"), "{err}");
+    assert!(!f.dir().join("no.tar").exists());
+    f.ok(&["rm", "-f", &id]);
+}

@@ -2,6 +2,8 @@
 //! by the generator, started with `systemctl start`: the container's output reaches the node's
 //! journal with docker's journald fields, `flotilla logs` reads it back, `systemctl stop` stops
 //! the container through its stop signal and the container's exit code is the unit's result.
+//! The node's cgroup2 is the only hierarchy there, so the supervisor moves into the service's
+//! `supervisor` leaf and the container gets the sibling cgroup; systemd removes both on stop.
 
 use std::time::{Duration, Instant};
 
@@ -53,11 +55,12 @@ fn entries(node: &Node) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn a_container_unit_logs_to_the_journal_stops_cleanly_and_reports_its_exit_code() {
+/// A node with the generator, `flotilla`, the image `bb` (with `/serve.sh`) and the unit
+/// `web.container` installed.
+fn node_with_web_unit(name: &str) -> Node {
     let scratch = tempfile::TempDir::new().unwrap();
     let tarball = busybox_tarball(&scratch.path().join("rootfs"), &[("/serve.sh", SERVE)]);
-    let node = Node::boot(NodeConfig::new("flotilla-engine-test")).expect("node boots");
+    let node = Node::boot(NodeConfig::new(name)).expect("node boots");
     node.install_generator(&built_binary("flotilla-generator"), "flotilla-generator")
         .unwrap();
     node.install(&built_binary("flotilla"), "/usr/bin/flotilla", 0o755)
@@ -80,6 +83,12 @@ fn a_container_unit_logs_to_the_journal_stops_cleanly_and_reports_its_exit_code(
     node.write("/etc/flotilla/units/web.container", UNIT)
         .unwrap();
     node.exec_ok(&["systemctl", "daemon-reload"]).unwrap();
+    node
+}
+
+#[test]
+fn a_container_unit_logs_to_the_journal_stops_cleanly_and_reports_its_exit_code() {
+    let node = node_with_web_unit("flotilla-engine-test");
 
     // Type=notify: `start` returns once the supervisor said READY=1, so the container runs.
     start(&node);
@@ -145,4 +154,50 @@ fn a_container_unit_logs_to_the_journal_stops_cleanly_and_reports_its_exit_code(
     assert_eq!(again[0]["Id"], id.as_str());
     assert_eq!(again[0]["State"]["Status"], "running");
     node.exec_ok(&["systemctl", "stop", "web.service"]).unwrap();
+}
+
+/// The cgroup2 path of process `pid` in the node (`/proc/PID/cgroup`'s `0::` line).
+fn cgroup_of(node: &Node, pid: &str) -> String {
+    let text = node
+        .exec_ok(&["cat", &format!("/proc/{pid}/cgroup")])
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("no cgroup2 line in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn under_systemd_the_supervisor_and_the_container_get_sibling_cgroups() {
+    let node = node_with_web_unit("flotilla-engine-cgroups");
+    let unit_cgroup = "/system.slice/web.service";
+    start(&node);
+    let inspect: Value =
+        serde_json::from_str(&node.exec_ok(&["flotilla", "inspect", "web"]).unwrap()).unwrap();
+    let id = inspect[0]["Id"].as_str().unwrap().to_owned();
+    let supervisor = prop(&node, "web.service", "MainPID");
+    let init = inspect[0]["State"]["Pid"].to_string();
+    assert_eq!(
+        cgroup_of(&node, &supervisor),
+        format!("{unit_cgroup}/supervisor")
+    );
+    assert_eq!(cgroup_of(&node, &init), format!("{unit_cgroup}/{id}"));
+    // Nothing is left in the service's own cgroup, as cgroup2 wants before it enables
+    // controllers for the ones below.
+    let dir = format!("/sys/fs/cgroup{unit_cgroup}");
+    assert_eq!(
+        node.exec_ok(&["cat", &format!("{dir}/cgroup.procs")])
+            .unwrap(),
+        ""
+    );
+
+    node.exec_ok(&["systemctl", "stop", "web.service"]).unwrap();
+    for gone in [format!("{dir}/supervisor"), format!("{dir}/{id}")] {
+        assert!(
+            node.exec(&["test", "-e", &gone]).unwrap().status.code() == Some(1),
+            "{gone} is removed"
+        );
+    }
+    // rm after systemd removed the cgroups: nothing left to complain about.
+    node.exec_ok(&["flotilla", "rm", "web"]).unwrap();
 }

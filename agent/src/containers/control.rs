@@ -115,12 +115,14 @@ pub fn saved_cgroups(record: &Container) -> Option<Cgroups> {
         .and_then(|saved| serde_json::from_value(saved).ok())
 }
 
-/// Kills what is left in the cgroups of a container's last run and removes them (after a
-/// supervisor died with its container, or before the container's directory goes).
+/// Kills what is left in the cgroups of a container's last run and removes them, with the
+/// supervisor's leaf once no supervisor lives in it (after a supervisor died with its
+/// container, or before the container's directory goes).
 pub fn discard_cgroups(record: &Container) -> Result<(), ContainersError> {
     if let Some(cgroups) = saved_cgroups(record) {
         let _ = cgroups.kill_all(Signal::SIGKILL);
         cgroups.remove()?;
+        cgroups.remove_supervisor_leaf()?;
     }
     Ok(())
 }

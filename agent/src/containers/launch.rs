@@ -23,6 +23,7 @@ use super::supervisor_lock::SupervisorLock;
 use super::ContainersError;
 use crate::logs::driver::LogConfig;
 use crate::logs::journal::JOURNAL_SOCKET;
+use crate::runtime::cgroups::Parent;
 
 /// One event the supervisor reports to the CLI that started it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +75,8 @@ pub struct Prepared {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
-    /// The cgroup the container's cgroup is made in.
-    pub cgroup_parent: String,
+    /// Where the container's cgroup is made.
+    pub cgroup_parent: Parent,
     pub log: LogConfig,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
@@ -101,10 +102,9 @@ pub fn prepare(
         .collect();
     lower.reverse();
     let dir = store.dir(id);
-    let cgroup_parent = if record.systemd {
-        super::control::own_cgroup().unwrap_or_else(|| CGROUP_PARENT.to_owned())
-    } else {
-        CGROUP_PARENT.to_owned()
+    let cgroup_parent = match record.systemd.then(super::control::own_cgroup).flatten() {
+        Some(service) => Parent::Service(service),
+        None => Parent::Shared(CGROUP_PARENT.to_owned()),
     };
     Ok(Prepared {
         spec,

@@ -5,7 +5,8 @@
 //! supervisor from the CLI and prepares each run; [`supervisor`] is that supervisor;
 //! [`control`] stops, kills, waits for and removes containers; [`notify`] speaks systemd's
 //! notification protocol; [`inherited`] adopts descriptors a parent passed down; [`console`]
-//! relays a container's terminal (`-t`).
+//! relays a container's terminal (`-t`); [`rootfs_view`] mounts a container's root file system
+//! where only one reader sees it (`export`).
 
 pub mod console;
 pub mod control;
@@ -13,6 +14,7 @@ pub mod create;
 pub mod inherited;
 pub mod launch;
 pub mod output;
+pub mod rootfs_view;
 pub mod store;
 pub mod supervisor;
 pub mod supervisor_lock;
@@ -46,6 +48,8 @@ pub enum ContainersError {
     Inherited(#[from] inherited::InheritedError),
     #[error(transparent)]
     Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    View(#[from] rootfs_view::ViewError),
     #[error("cannot set up the supervisor's signal handling: {0}")]
     Signals(nix::errno::Errno),
     #[error("cannot start the supervisor of container {id}: {source}")]

@@ -2,16 +2,19 @@
 //! kills and removed, on pure v1, hybrid and pure v2 hosts.
 //!
 //! [`layout`] reads where the hierarchies are mounted, [`plan`] decides (purely) which ones the
-//! container joins and which limit files get which values; this module does the file system work.
-//! A container's cgroup is `<parent>/<name>` in every hierarchy of the plan. [`Cgroups`] is only
-//! its directories, serializable, so a later process (after the supervisor crashed) can
-//! [`Cgroups::open`] it again and kill, inspect or remove it.
+//! container joins and which limit files get which values, [`steps`] orders the directories,
+//! moves and writes that make them; this module does the file system work. A container's cgroup
+//! is `<parent>/<name>` in every hierarchy of the plan, except under a systemd service on a
+//! cgroup2-only host, where the supervisor moves into the leaf `<service>/supervisor` and the
+//! container's cgroup is its sibling (see [`steps`]). [`Cgroups`] is only its directories,
+//! serializable, so a later process (after the supervisor crashed) can [`Cgroups::open`] it again
+//! and kill, inspect or remove it.
 //!
 //! ```no_run
-//! use agent::runtime::cgroups::Cgroups;
+//! use agent::runtime::cgroups::{Cgroups, Parent};
 //! use nix::sys::signal::Signal;
 //!
-//! let cgroups = Cgroups::create("flotilla", "0123abcd", None)?;
+//! let cgroups = Cgroups::create(&Parent::Shared("flotilla".into()), "0123abcd", None)?;
 //! let membership = cgroups.membership(); // the runtime writes the init's pid to each dir
 //! // ... the container runs ...
 //! cgroups.kill_all(Signal::SIGKILL)?;
@@ -22,6 +25,7 @@
 
 pub mod layout;
 pub mod plan;
+pub mod steps;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -38,6 +42,8 @@ use serde::{Deserialize, Serialize};
 
 use self::layout::{parse_mountinfo, Layout};
 use self::plan::{PlanError, Write};
+pub use self::steps::Parent;
+use self::steps::{Hierarchy, Step};
 
 /// Why a cgroup operation failed; each names the file and, for writes, the value.
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +82,14 @@ type Result<T> = std::result::Result<T, CgroupError>;
 
 /// The cgroup directories a container joins: v1: (mount-point name like "memory" or
 /// "cpu,cpuacct", absolute dir) per hierarchy; unified: the absolute cgroup2 dir, if any.
+/// `supervisor`: the leaf a systemd service's supervisor moved into, which the container does
+/// not join.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CgroupMembership {
     pub v1: Vec<(String, PathBuf)>,
     pub unified: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<PathBuf>,
 }
 
 impl CgroupMembership {
@@ -103,20 +113,33 @@ pub struct Cgroups {
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Cgroups {
-    /// Creates `<parent>/<name>` in each hierarchy the host's layout and `resources` call for,
-    /// enables the needed cgroup2 controllers on the way down and writes the limits. `parent` is
-    /// relative to each hierarchy's root (a leading `/`, as in `/proc/self/cgroup`, is allowed).
-    /// On failure, whatever was created is removed again.
-    pub fn create(parent: &str, name: &str, resources: Option<&LinuxResources>) -> Result<Cgroups> {
-        let relative = relative_dir(parent, name)?;
-        let plan = plan::plan(&detect()?, resources)?;
+    /// Creates the container's cgroup `name` under `parent` in each hierarchy the host's layout
+    /// and `resources` call for, enables the needed cgroup2 controllers and writes the limits;
+    /// under a systemd service on a cgroup2-only host, moves this process into the service's
+    /// supervisor leaf first. `parent` is relative to each hierarchy's root (a leading `/`, as in
+    /// `/proc/self/cgroup`, is allowed). On failure, the container's cgroups created so far are
+    /// removed again.
+    pub fn create(
+        parent: &Parent,
+        name: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Cgroups> {
+        let relative = relative_dir(parent.cgroup(), name)?;
+        let checked_parent = relative.parent().unwrap_or(Path::new(""));
+        let mut layout = detect()?;
+        let placement = steps::place(&layout, parent, checked_parent, name);
+        if let (Some(service), Some(unified)) = (&placement.service, &mut layout.unified) {
+            // What systemd delegated to the service, not what the root offers.
+            unified.controllers = controllers(&unified.mount_point.join(service))?;
+        }
+        let plan = plan::plan(&layout, resources)?;
         let mut cgroups = Cgroups {
-            membership: CgroupMembership {
-                v1: Vec::new(),
-                unified: None,
-            },
+            membership: CgroupMembership::default(),
         };
-        match cgroups.apply(&plan, &relative) {
+        match steps::steps(&plan, &placement)
+            .iter()
+            .try_for_each(|step| cgroups.run(step))
+        {
             Ok(()) => Ok(cgroups),
             Err(error) => {
                 // The first error is the one to report; a failing cleanup only leaves empty dirs.
@@ -135,36 +158,27 @@ impl Cgroups {
         &self.membership
     }
 
-    fn apply(&mut self, plan: &plan::Plan, relative: &Path) -> Result<()> {
-        if let Some(unified) = &plan.unified {
-            let mut dir = unified.mount_point.clone();
-            enable(&dir, &unified.enable)?;
-            for component in relative.parent().into_iter().flat_map(Path::components) {
-                dir.push(component);
-                create_parents(&dir)?;
-                enable(&dir, &unified.enable)?;
+    /// Carries out one step, noting each directory made for the container (and the leaf this
+    /// process moved into) as soon as it exists.
+    fn run(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::MakeShared(dir) => create_parents(dir),
+            Step::MakeOwn { dir, hierarchy } => {
+                create_dir(dir)?;
+                match hierarchy {
+                    Hierarchy::Unified => self.membership.unified = Some(dir.clone()),
+                    Hierarchy::V1(name) => self.membership.v1.push((name.clone(), dir.clone())),
+                }
+                Ok(())
             }
-            let dir = unified.mount_point.join(relative);
-            create_dir(&dir)?;
-            self.membership.unified = Some(dir.clone());
-            write_all(&dir, &unified.writes)?;
-        }
-        for target in &plan.v1 {
-            let mount_point = &target.hierarchy.mount_point;
-            let dir = mount_point.join(relative);
-            if let Some(parent) = dir.parent() {
-                create_parents(parent)?;
+            Step::Enable { dir, controllers } => enable(dir, controllers),
+            Step::MoveSelf(dir) => {
+                write_file(&dir.join("cgroup.procs"), &std::process::id().to_string())?;
+                self.membership.supervisor = Some(dir.clone());
+                Ok(())
             }
-            create_dir(&dir)?;
-            let name = mount_point
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            self.membership.v1.push((name, dir.clone()));
-            write_all(&dir, &target.writes)?;
+            Step::Write { dir, write } => write_one(dir, write),
         }
-        Ok(())
     }
 
     fn dirs(&self) -> impl Iterator<Item = &Path> {
@@ -270,6 +284,27 @@ impl Cgroups {
         }
         Ok(())
     }
+
+    /// Removes the leaf a systemd service's supervisor moved into, once it is empty: while the
+    /// supervisor still lives in it (EBUSY) it stays, for systemd to remove with the service's
+    /// cgroup. One already gone is fine.
+    pub fn remove_supervisor_leaf(&self) -> Result<()> {
+        let Some(dir) = &self.membership.supervisor else {
+            return Ok(());
+        };
+        match fs::remove_dir(dir) {
+            Err(error)
+                if error.kind() != io::ErrorKind::NotFound
+                    && error.raw_os_error() != Some(Errno::EBUSY as i32) =>
+            {
+                Err(CgroupError::Remove {
+                    path: dir.clone(),
+                    source: error,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `<parent>/<name>` as a relative path, refusing anything that would leave the hierarchy.
@@ -309,12 +344,16 @@ fn detect() -> Result<Layout> {
     })?;
     let mut layout = parse_mountinfo(&text);
     if let Some(unified) = &mut layout.unified {
-        let path = unified.mount_point.join("cgroup.controllers");
-        let text =
-            fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })?;
-        unified.controllers = text.split_whitespace().map(str::to_owned).collect();
+        unified.controllers = controllers(&unified.mount_point)?;
     }
     Ok(layout)
+}
+
+/// The controllers a cgroup2 directory offers its children (`cgroup.controllers`).
+fn controllers(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join("cgroup.controllers");
+    let text = fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })?;
+    Ok(text.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Enables the `controllers` not yet enabled in `dir`'s `cgroup.subtree_control`.
@@ -355,15 +394,12 @@ fn create_parents(dir: &Path) -> Result<()> {
     })
 }
 
-fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
-    for write in writes {
-        let path = dir.join(write.file);
-        if write.if_present && !path.exists() {
-            continue;
-        }
-        write_file(&path, &write.value)?;
+fn write_one(dir: &Path, write: &Write) -> Result<()> {
+    let path = dir.join(write.file);
+    if write.if_present && !path.exists() {
+        return Ok(());
     }
-    Ok(())
+    write_file(&path, &write.value)
 }
 
 /// One `write(2)` of `value`, as the kernel expects for cgroup files.
