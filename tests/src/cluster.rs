@@ -39,11 +39,17 @@ use crate::etcd::{Etcd, EtcdConfig, EtcdError};
 use crate::locate_binary;
 use crate::network::{self, Bridge, NetworkError, Subnet, MAX_NODES, PREFIX_LEN};
 use crate::node::{alive, link_exists, Node, NodeConfig, NodeFootprint, NodeNetwork, STATE_ROOT};
+use crate::pki::Authority;
+use crate::registry::FixtureError;
 
 /// The agent's unit, as the repository ships it.
 const AGENT_UNIT: &str = include_str!("../../agent/systemd/flotilla.service");
 /// Where [`Cluster::install_agent`] writes the agent's configuration inside a node.
 pub const AGENT_CONFIG_PATH: &str = "/etc/flotilla/flotilla.toml";
+/// Where a node's API certificates go.
+const TLS_DIR: &str = "/etc/flotilla/tls";
+/// The agents' TCP API port in the test cluster.
+pub const AGENT_API_PORT: u16 = 8479;
 /// Most etcd members a cluster runs.
 const MAX_ETCD_MEMBERS: usize = 3;
 /// Subnet X's etcd uses the ports `ETCD_PORT_BASE + ETCD_PORTS_PER_SUBNET * X` and up (below the
@@ -99,6 +105,17 @@ pub enum ClusterError {
         /// The tail of the unit's journal.
         journal: String,
     },
+    /// The agents did not all join the cluster in time.
+    #[error("expected {expected} machines in `flotctl list-machines`, it listed:\n{listed}")]
+    AgentsNotListed {
+        /// How many nodes run an agent.
+        expected: usize,
+        /// The last listing.
+        listed: String,
+    },
+    /// Certificates for the agents' API could not be made.
+    #[error(transparent)]
+    Pki(#[from] FixtureError),
     /// Booting, driving or reaching into a node failed.
     #[error(transparent)]
     Node(#[from] HarnessError),
@@ -362,6 +379,84 @@ impl Cluster {
     /// The cluster's state directory on the host (etcd's data dirs and `etcd<m>.log`).
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// The configuration the tests run node n's agent with: this cluster's etcd, the node's
+    /// address, the cluster's agent TTL and node n's metadata, and the TCP API with mutual TLS on
+    /// port [`AGENT_API_PORT`] with the certificates [`Cluster::start_agents`] installs.
+    pub fn agent_config(&self, n: usize) -> String {
+        let node = self.node(n);
+        let address = node.address().expect("cluster nodes have an address");
+        let mut toml = format!(
+            "etcd_endpoints = {:?}\npublic_ip = \"{address}\"\nagent_ttl = \"{}ms\"\n\
+             api_listen = \"{address}:{AGENT_API_PORT}\"\n\
+             api_cafile = \"{TLS_DIR}/ca.pem\"\napi_certfile = \"{TLS_DIR}/machine.pem\"\n\
+             api_keyfile = \"{TLS_DIR}/machine-key.pem\"\n",
+            self.etcd_endpoints(),
+            self.config.agent_ttl.as_millis()
+        );
+        let metadata = self.metadata(n);
+        if !metadata.is_empty() {
+            toml.push_str("[metadata]\n");
+            for (key, value) in metadata {
+                toml.push_str(&format!("{key} = {value:?}\n"));
+            }
+        }
+        toml
+    }
+
+    /// Installs API certificates (from a CA made for this cluster) and the freshly built agent
+    /// with [`Cluster::agent_config`] on every node, then waits until node 1's `flotctl
+    /// list-machines` lists every node.
+    ///
+    /// # Errors
+    /// The failing `openssl`, copy or install, or [`ClusterError::AgentsNotListed`].
+    pub fn start_agents(&self) -> Result<()> {
+        let pki = self.state_dir.join("pki");
+        fs::create_dir_all(&pki).map_err(|source| {
+            ClusterError::Node(HarnessError::Io {
+                what: "create",
+                path: pki.clone(),
+                source,
+            })
+        })?;
+        let authority = Authority::create(&pki)?;
+        let binaries = AgentBinaries::built()?;
+        for n in 1..=self.nodes.len() {
+            let node = self.node(n);
+            let address = node.address().expect("cluster nodes have an address");
+            let identity = authority.issue(node.hostname(), address)?;
+            node.install(&identity.ca, &format!("{TLS_DIR}/ca.pem"), 0o644)?;
+            node.install(&identity.cert, &format!("{TLS_DIR}/machine.pem"), 0o644)?;
+            node.install(&identity.key, &format!("{TLS_DIR}/machine-key.pem"), 0o600)?;
+            self.install_agent_from(n, &binaries, &self.agent_config(n))?;
+        }
+        self.wait_for_machines(self.nodes.len())
+    }
+
+    /// Waits until node 1's `flotctl list-machines` lists `count` machines.
+    ///
+    /// # Errors
+    /// [`ClusterError::AgentsNotListed`] with what it listed last, after 30 s.
+    pub fn wait_for_machines(&self, count: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = self
+                .node(1)
+                .exec(&["flotctl", "list-machines", "--no-legend"])
+                .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+                .unwrap_or_default();
+            if listed.lines().count() == count {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::AgentsNotListed {
+                    expected: count,
+                    listed,
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Installs the freshly built agent on node n and starts it: see

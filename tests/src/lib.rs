@@ -32,6 +32,7 @@ pub mod flotilla;
 pub mod hostile_proxy;
 pub mod network;
 pub mod node;
+pub mod pki;
 pub mod registry;
 pub mod test_image;
 pub mod token_server;

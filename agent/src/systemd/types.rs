@@ -19,7 +19,7 @@ pub struct UnitStatus {
 
 /// The object path of a systemd job, as `StartUnit`/`StopUnit` return it and `JobRemoved`
 /// names it (`/org/freedesktop/systemd1/job/1234`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct JobPath(String);
 
 impl JobPath {
