@@ -458,3 +458,298 @@ fn fifty_units_start_in_one_command() {
         "least-loaded placement spreads them: {per_machine:?}"
     );
 }
+
+/// `flotctl ARGS` on node `n`: exit code, stdout, stderr (for commands expected to fail).
+fn flotctl_output(cluster: &Cluster, n: usize, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut argv = vec!["flotctl"];
+    argv.extend_from_slice(args);
+    let output = cluster.node(n).exec(&argv).expect("run flotctl");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unit_lifecycle_replace_and_templates_from_the_cluster() {
+    let cluster = boot(2, &[]);
+    let v1 = "[Service]\nExecStart=/bin/sh -c 'echo version-1; exec sleep infinity'\n";
+    let v2 = "[Service]\nExecStart=/bin/sh -c 'echo version-2; exec sleep infinity'\n";
+    write_units(
+        &cluster,
+        1,
+        &[("app.service", v1), ("tpl@.service", SLEEPER)],
+    );
+    // submit, load, start, stop, unload: the states fleetctl prints.
+    let submitted = flotctl(&cluster, 1, &["submit", "/root/units/app.service"]);
+    assert_eq!(submitted, "Unit app.service inactive\n");
+    let files = flotctl(&cluster, 1, &["list-unit-files", "--no-legend"]);
+    let fields: Vec<&str> = files.split_whitespace().collect();
+    assert_eq!(
+        &fields[..],
+        &["app.service", &fields[1], "inactive", "inactive", "-"]
+    );
+    let loaded = flotctl(&cluster, 1, &["load", "app.service"]);
+    assert!(
+        loaded.starts_with("Unit app.service loaded on "),
+        "{loaded}"
+    );
+    let started = flotctl(&cluster, 1, &["start", "app"]);
+    assert!(
+        started.starts_with("Unit app.service launched on "),
+        "{started}"
+    );
+    let hash_v1 = fields[1].to_owned();
+    // A changed local file is refused without --replace, and replaces with it.
+    write_units(&cluster, 1, &[("app.service", v2)]);
+    let (code, _, stderr) = flotctl_output(&cluster, 1, &["start", "/root/units/app.service"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stderr.contains("WARNING: Unit app.service in registry differs from local unit file"),
+        "{stderr}"
+    );
+    flotctl(
+        &cluster,
+        1,
+        &["start", "--replace", "/root/units/app.service"],
+    );
+    let cat = flotctl(&cluster, 1, &["cat", "app.service"]);
+    assert!(cat.contains("version-2"), "{cat}");
+    let files = flotctl(
+        &cluster,
+        1,
+        &[
+            "list-unit-files",
+            "--no-legend",
+            "--fields",
+            "unit,hash,dstate,state",
+        ],
+    );
+    let fields: Vec<&str> = files.split_whitespace().collect();
+    assert_eq!(fields.len(), 4, "{files}");
+    assert_ne!(fields[1], hash_v1, "the hash changed");
+    assert_eq!(&fields[2..], &["launched", "launched"], "{files}");
+    let machine = node_number(&machine_of(&cluster, "app.service"));
+    let unit_file = cluster
+        .node(machine)
+        .exec_ok(&["cat", "/run/flotilla/units/app.service"])
+        .expect("the unit file");
+    assert!(unit_file.contains("version-2"), "{unit_file}");
+    // stop keeps it placed, unload unplaces it, destroy removes it.
+    let (code, stdout, stderr) = flotctl_output(&cluster, 1, &["stop", "app.service"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("Unit app.service loaded on "),
+        "{stdout}"
+    );
+    assert_eq!(stderr, "Successfully stopped units [app.service].\n");
+    let active = cluster
+        .node(machine)
+        .exec(&["systemctl", "is-active", "app.service"])
+        .expect("systemctl");
+    assert_eq!(String::from_utf8_lossy(&active.stdout).trim(), "inactive");
+    let (_, stdout, _) = flotctl_output(&cluster, 1, &["unload", "app.service"]);
+    assert_eq!(stdout, "Unit app.service inactive\n");
+    let (code, _, stderr) = flotctl_output(&cluster, 1, &["stop", "app.service"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("Unable to stop unit app.service in state inactive"),
+        "{stderr}"
+    );
+    assert_eq!(
+        flotctl(&cluster, 1, &["destroy", "app.service"]),
+        "Destroyed app.service\n"
+    );
+    assert_eq!(
+        flotctl(&cluster, 1, &["list-unit-files", "--no-legend"]),
+        ""
+    );
+    let (code, _, stderr) = flotctl_output(&cluster, 1, &["cat", "app.service"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (Some(1), "Error: Unit app.service does not exist.\n")
+    );
+    // A template submitted to the cluster makes instances on any machine, no local file needed.
+    flotctl(&cluster, 1, &["submit", "/root/units/tpl@.service"]);
+    let (code, _, stderr) = flotctl_output(&cluster, 1, &["start", "tpl@.service"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("cannot activate template \"tpl@.service\""),
+        "{stderr}"
+    );
+    let started = flotctl(&cluster, 2, &["start", "tpl@7.service"]);
+    assert!(
+        started.starts_with("Unit tpl@7.service launched on "),
+        "{started}"
+    );
+}
+
+#[test]
+fn replaces_moves_the_replaced_unit_off_the_machine() {
+    let cluster = boot(2, &[&[("role", "a")], &[("role", "b")]]);
+    write_units(&cluster, 1, &[("old.service", SLEEPER)]);
+    flotctl(&cluster, 1, &["start", "/root/units/old.service"]);
+    let old_machine = machine_of(&cluster, "old.service");
+    let role = if old_machine == "node1" { "a" } else { "b" };
+    let new = format!("{SLEEPER}[X-Fleet]\nReplaces=old.service\nMachineMetadata=role={role}\n");
+    write_units(&cluster, 1, &[("new.service", &new)]);
+    flotctl(&cluster, 1, &["start", "/root/units/new.service"]);
+    assert_eq!(machine_of(&cluster, "new.service"), old_machine);
+    let moved = wait_until("old.service moved", Duration::from_secs(20), || {
+        let machine = machine_of(&cluster, "old.service");
+        (machine != old_machine).then_some(machine)
+    });
+    assert_ne!(moved, old_machine);
+}
+
+#[test]
+fn sighup_applies_new_metadata_without_dropping_the_api() {
+    let cluster = boot(2, &[&[("disk", "hdd")], &[("disk", "hdd")]]);
+    let wants_ssd = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=disk=ssd\n");
+    write_units(&cluster, 1, &[("fast.service", &wants_ssd)]);
+    flotctl(
+        &cluster,
+        1,
+        &["start", "--no-block", "/root/units/fast.service"],
+    );
+    let config = cluster
+        .agent_config(2)
+        .replace("disk = \"hdd\"", "disk = \"ssd\"");
+    cluster
+        .node(2)
+        .write("/etc/flotilla/flotilla.toml", &config)
+        .expect("write the new configuration");
+    let agent_pid = main_pid(&cluster, 2, "flotilla.service");
+    cluster
+        .node(2)
+        .exec_ok(&["systemctl", "reload", "flotilla.service"])
+        .expect("systemctl reload");
+    assert_eq!(machine_of(&cluster, "fast.service"), "node2");
+    assert_eq!(
+        main_pid(&cluster, 2, "flotilla.service"),
+        agent_pid,
+        "the agent kept running"
+    );
+    let machines = flotctl(&cluster, 2, &["list-machines", "--no-legend"]);
+    assert!(machines.contains("disk=ssd"), "{machines}");
+}
+
+#[test]
+fn a_second_machine_with_the_same_id_is_refused() {
+    let cluster = boot(2, &[]);
+    let first = cluster.node(1).machine_id().to_owned();
+    cluster
+        .node(2)
+        .write("/etc/machine-id", &format!("{first}\n"))
+        .expect("copy the machine ID");
+    cluster
+        .node(2)
+        .exec_ok(&["systemctl", "restart", "flotilla.service"])
+        .expect("restart the agent");
+    let journal = wait_until(
+        "the refusal in node2's journal",
+        Duration::from_secs(20),
+        || {
+            let journal = cluster
+                .node(2)
+                .journal(&["-u", "flotilla.service", "--no-pager"])
+                .ok()?;
+            journal.contains("refusing to join").then_some(journal)
+        },
+    );
+    let address = cluster.node(1).address().expect("address").to_string();
+    assert!(
+        journal.contains(&format!(
+            "machine {first} is already registered by {address}"
+        )),
+        "{journal}"
+    );
+    let machines = flotctl(&cluster, 1, &["list-machines", "--no-legend", "--full"]);
+    let listed: Vec<&str> = machines.lines().filter(|l| l.starts_with(&first)).collect();
+    assert_eq!(listed.len(), 1, "{machines}");
+    assert!(listed[0].contains(&address), "{machines}");
+}
+
+#[test]
+fn a_machine_cut_off_from_etcd_stops_its_units_once_they_run_elsewhere() {
+    let cluster = boot(3, &[]);
+    // The unit keeps off node 1 (it conflicts with a unit pinned there), so node 1 can watch it
+    // move.
+    let avoid = format!("{SLEEPER}[X-Fleet]\nConflicts=anchor.service\n");
+    let anchor = format!(
+        "{SLEEPER}[X-Fleet]\nMachineID={}\n",
+        cluster.node(1).machine_id()
+    );
+    write_units(
+        &cluster,
+        1,
+        &[("anchor.service", &anchor), ("moving.service", &avoid)],
+    );
+    flotctl(&cluster, 1, &["start", "/root/units/anchor.service"]);
+    flotctl(&cluster, 1, &["start", "/root/units/moving.service"]);
+    let cut = machine_of(&cluster, "moving.service");
+    assert_ne!(cut, "node1");
+    let cut_n = node_number(&cut);
+    cluster.cut_off(cut_n).expect("cut the machine off");
+    let elsewhere = wait_until("moving.service elsewhere", Duration::from_secs(30), || {
+        let machine = machine_of(&cluster, "moving.service");
+        (machine != cut).then_some(machine)
+    });
+    assert_ne!(elsewhere, cut);
+    wait_until(
+        "the cut-off machine stopped its copy",
+        Duration::from_secs(20),
+        || {
+            let output = cluster
+                .node(cut_n)
+                .exec(&["systemctl", "is-active", "moving.service"])
+                .ok()?;
+            let state = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            (state == "inactive" || state == "failed").then_some(())
+        },
+    );
+    cluster.reconnect(cut_n).expect("reconnect");
+    cluster
+        .wait_for_machines(3)
+        .expect("the machine joins again");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        machine_of(&cluster, "moving.service"),
+        elsewhere,
+        "it did not move back"
+    );
+}
+
+#[test]
+fn the_cluster_keeps_working_when_an_etcd_member_dies() {
+    let mut config = ClusterConfig::new(2);
+    config.agent_ttl = Duration::from_secs(3);
+    config.etcd_members = 3;
+    let mut cluster = Cluster::boot(config).expect("boot the cluster");
+    cluster.start_agents().expect("start the agents");
+    write_units(
+        &cluster,
+        1,
+        &[("before.service", SLEEPER), ("after.service", SLEEPER)],
+    );
+    flotctl(&cluster, 1, &["start", "/root/units/before.service"]);
+    let machine = machine_of(&cluster, "before.service");
+    let pid = main_pid(&cluster, node_number(&machine), "before.service");
+    cluster.kill_etcd_member(1).expect("kill an etcd member");
+    let started = flotctl(&cluster, 2, &["start", "/root/units/after.service"]);
+    assert!(
+        started.starts_with("Unit after.service launched on "),
+        "{started}"
+    );
+    machine_of(&cluster, "after.service");
+    std::thread::sleep(2 * Duration::from_secs(3));
+    assert_eq!(machine_of(&cluster, "before.service"), machine);
+    assert_eq!(
+        main_pid(&cluster, node_number(&machine), "before.service"),
+        pid
+    );
+    cluster
+        .wait_for_machines(2)
+        .expect("both machines still listed");
+}
