@@ -488,7 +488,7 @@ fn unit_lifecycle_replace_and_templates_from_the_cluster() {
     let fields: Vec<&str> = files.split_whitespace().collect();
     assert_eq!(
         &fields[..],
-        &["app.service", &fields[1], "inactive", "inactive", "-"]
+        &["app.service", fields[1], "inactive", "inactive", "-"]
     );
     let loaded = flotctl(&cluster, 1, &["load", "app.service"]);
     assert!(
