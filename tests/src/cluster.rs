@@ -39,7 +39,7 @@ use crate::etcd::{Etcd, EtcdConfig, EtcdError};
 use crate::locate_binary;
 use crate::network::{self, Bridge, NetworkError, Subnet, MAX_NODES, PREFIX_LEN};
 use crate::node::{alive, link_exists, Node, NodeConfig, NodeFootprint, NodeNetwork, STATE_ROOT};
-use crate::pki::Authority;
+use crate::pki::{Authority, Identity};
 use crate::registry::FixtureError;
 
 /// The agent's unit, as the repository ships it.
@@ -432,6 +432,16 @@ impl Cluster {
             self.install_agent_from(n, &binaries, &self.agent_config(n))?;
         }
         self.wait_for_machines(self.nodes.len())
+    }
+
+    /// A client certificate from the CA of [`Cluster::start_agents`], for `flotctl --endpoint
+    /// https://…` from the host.
+    ///
+    /// # Errors
+    /// The failing `openssl`, or no CA yet.
+    pub fn client_identity(&self, name: &str) -> Result<Identity> {
+        let authority = Authority::open(&self.state_dir.join("pki"))?;
+        Ok(authority.issue(name, self.host_address())?)
     }
 
     /// Waits until node 1's `flotctl list-machines` lists `count` machines.

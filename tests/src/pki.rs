@@ -52,6 +52,22 @@ impl Authority {
         })
     }
 
+    /// The CA made earlier in `dir` by [`Authority::create`].
+    ///
+    /// # Errors
+    /// [`FixtureError::Io`] when `dir` holds no CA.
+    pub fn open(dir: &Path) -> Result<Authority, FixtureError> {
+        let ca = dir.join("ca.pem");
+        std::fs::metadata(&ca).map_err(|source| FixtureError::Io {
+            what: "find the CA certificate",
+            target: ca.display().to_string(),
+            source,
+        })?;
+        Ok(Authority {
+            dir: dir.to_owned(),
+        })
+    }
+
     /// A key and a certificate for `name`, valid for `address` (and `localhost`), for both
     /// server and client use.
     ///

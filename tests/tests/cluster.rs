@@ -753,3 +753,140 @@ fn the_cluster_keeps_working_when_an_etcd_member_dies() {
         .wait_for_machines(2)
         .expect("both machines still listed");
 }
+
+#[test]
+fn sigterm_leaves_the_cluster_and_the_units_move_at_once() {
+    // A long TTL: units that moved only after it would make this test time out.
+    let mut config = ClusterConfig::new(2);
+    config.agent_ttl = Duration::from_secs(60);
+    let cluster = Cluster::boot(config).expect("boot the cluster");
+    cluster.start_agents().expect("start the agents");
+    write_units(
+        &cluster,
+        1,
+        &[("a.service", SLEEPER), ("b.service", SLEEPER)],
+    );
+    flotctl(
+        &cluster,
+        1,
+        &["start", "/root/units/a.service", "/root/units/b.service"],
+    );
+    let on_node2 = ["a.service", "b.service"]
+        .into_iter()
+        .find(|unit| machine_of(&cluster, unit) == "node2")
+        .expect("least-loaded placement put one unit on node2");
+    cluster
+        .node(2)
+        .exec_ok(&["systemctl", "stop", "flotilla.service"])
+        .expect("stop the agent");
+    let inactive = cluster
+        .node(2)
+        .exec(&["systemctl", "is-active", on_node2])
+        .expect("systemctl");
+    assert_eq!(String::from_utf8_lossy(&inactive.stdout).trim(), "inactive");
+    wait_until("the unit on node1", Duration::from_secs(15), || {
+        (machine_of(&cluster, on_node2) == "node1").then_some(())
+    });
+    assert_eq!(
+        flotctl(&cluster, 1, &["list-machines", "--no-legend"])
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn machine_metadata_changes_through_the_api() {
+    let cluster = boot(2, &[&[("disk", "hdd")], &[("disk", "hdd")]]);
+    let wants_ssd = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=disk=ssd\n");
+    write_units(&cluster, 1, &[("fast.service", &wants_ssd)]);
+    flotctl(
+        &cluster,
+        1,
+        &["start", "--no-block", "/root/units/fast.service"],
+    );
+    let patch = format!(
+        r#"[{{"op":"replace","path":"/{}/metadata/disk","value":{{"value":"ssd"}}}}]"#,
+        cluster.node(1).machine_id()
+    );
+    let curl = [
+        "curl",
+        "-sS",
+        "--fail-with-body",
+        "--unix-socket",
+        "/run/flotilla/flotilla.sock",
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &patch,
+        "http://flotilla/fleet/v1/machines",
+    ];
+    cluster.node(2).exec_ok(&curl).expect("PATCH /machines");
+    assert_eq!(machine_of(&cluster, "fast.service"), "node1");
+    let machines = flotctl(&cluster, 2, &["list-machines", "--no-legend", "--full"]);
+    let node1 = machines
+        .lines()
+        .find(|line| line.starts_with(cluster.node(1).machine_id()))
+        .expect("node1 listed");
+    assert!(node1.ends_with("disk=ssd"), "{machines}");
+}
+
+#[test]
+fn flotctl_reaches_a_remote_agent_over_mutual_tls_only() {
+    let cluster = boot(2, &[]);
+    let identity = cluster
+        .client_identity("operator")
+        .expect("a client certificate");
+    let endpoint = format!(
+        "https://{}:{}",
+        cluster.node(2).address().expect("address"),
+        flotilla_tests::cluster::AGENT_API_PORT
+    );
+    let flotctl = flotilla_tests::locate_binary("flotctl").expect("flotctl built");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(&flotctl)
+            .args(["--endpoint", &endpoint])
+            .args(extra)
+            .args(["list-machines", "--no-legend"])
+            .output()
+            .expect("run flotctl")
+    };
+    let tls = [
+        "--ca-file",
+        identity.ca.to_str().expect("utf-8"),
+        "--cert-file",
+        identity.cert.to_str().expect("utf-8"),
+        "--key-file",
+        identity.key.to_str().expect("utf-8"),
+    ];
+    let output = run(&tls);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2);
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("needs --ca-file, --cert-file and --key-file"),
+        "{output:?}"
+    );
+    // A certificate from another CA is refused by the agent.
+    let stranger_dir = tempfile::tempdir().expect("temporary directory");
+    let stranger = flotilla_tests::pki::Authority::create(stranger_dir.path())
+        .and_then(|ca| ca.issue("stranger", cluster.host_address()))
+        .expect("another CA");
+    let output = run(&[
+        "--ca-file",
+        identity.ca.to_str().expect("utf-8"),
+        "--cert-file",
+        stranger.cert.to_str().expect("utf-8"),
+        "--key-file",
+        stranger.key.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("agent at {endpoint}")),
+        "{output:?}"
+    );
+}
