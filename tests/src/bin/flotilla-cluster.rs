@@ -1,8 +1,9 @@
 //! `flotilla-cluster`: a local test cluster by hand, and the cleaner for what killed test
 //! processes left behind.
 //!
-//! - `flotilla-cluster up [--nodes N] [--etcd-members M]` boots a [`Cluster`], prints its etcd
-//!   endpoints and how to enter each node, and keeps it up until SIGTERM, SIGINT or SIGHUP.
+//! - `flotilla-cluster up [--nodes N] [--etcd-members M] [--agents]` boots a [`Cluster`] (with
+//!   `--agents`, the freshly built flotilla agent running on every node), prints its etcd endpoints
+//!   and how to enter each node, and keeps it up until SIGTERM, SIGINT or SIGHUP.
 //! - `flotilla-cluster down [PID]` stops the running `up` (or every one), waits until it has torn
 //!   its cluster down, then cleans as below.
 //! - `flotilla-cluster clean` removes the leftovers of dead test processes (nodes, netns,
@@ -46,6 +47,12 @@ enum Command {
         /// Number of etcd members (1 to 3).
         #[arg(long, default_value_t = 1)]
         etcd_members: usize,
+        /// Install and start the freshly built agent (flotillad, flotctl, flotilla) on every node.
+        #[arg(long)]
+        agents: bool,
+        /// The agents' TTL: how long a silent machine keeps its units.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        agent_ttl: Duration,
     },
     /// Stop the running `flotilla-cluster up` (PID, or every one), then clean.
     Down {
@@ -62,7 +69,9 @@ fn main() -> ExitCode {
         Command::Up {
             nodes,
             etcd_members,
-        } => up(nodes, etcd_members),
+            agents,
+            agent_ttl,
+        } => up(nodes, etcd_members, agents.then_some(agent_ttl)),
         Command::Down { pid } => down(pid).and_then(|()| clean()),
         Command::Clean => clean(),
     };
@@ -75,7 +84,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn up(nodes: usize, etcd_members: usize) -> anyhow::Result<()> {
+fn up(nodes: usize, etcd_members: usize, agents: Option<Duration>) -> anyhow::Result<()> {
     // Blocked before any thread exists, so every thread inherits the mask and the signals wait
     // for `wait` below (children get an empty mask from std::process).
     let mut signals = SigSet::empty();
@@ -85,7 +94,13 @@ fn up(nodes: usize, etcd_members: usize) -> anyhow::Result<()> {
     signals.thread_block().context("block signals")?;
     let mut config = ClusterConfig::new(nodes);
     config.etcd_members = etcd_members;
+    if let Some(ttl) = agents {
+        config.agent_ttl = ttl;
+    }
     let cluster = Cluster::boot(config).context("boot the cluster")?;
+    if agents.is_some() {
+        cluster.start_agents().context("start the agents")?;
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "subnet: {}", cluster.subnet())?;
     writeln!(out, "bridge: {}", cluster.bridge())?;
