@@ -403,6 +403,16 @@ fn status_and_journal_come_from_the_machine_that_runs_the_unit() {
         journal.contains("node2"),
         "journal lines name the machine: {journal}"
     );
+    let followed = cluster
+        .node(1)
+        .exec(&["timeout", "3", "flotctl", "journal", "-f", "chatty.service"])
+        .expect("flotctl journal -f");
+    assert_eq!(
+        followed.status.code(),
+        Some(124),
+        "-f keeps following until stopped"
+    );
+    assert!(String::from_utf8_lossy(&followed.stdout).contains("hello-from-the-unit"));
     flotctl(
         &cluster,
         1,
@@ -536,6 +546,18 @@ fn unit_lifecycle_replace_and_templates_from_the_cluster() {
         .exec_ok(&["cat", "/run/flotilla/units/app.service"])
         .expect("the unit file");
     assert!(unit_file.contains("version-2"), "{unit_file}");
+    // restart stops and starts it where it is.
+    let pid = main_pid(&cluster, machine, "app.service");
+    let restarted = flotctl(&cluster, 1, &["restart", "app.service"]);
+    assert!(
+        restarted.contains("Unit app.service launched on "),
+        "{restarted}"
+    );
+    assert_ne!(
+        main_pid(&cluster, machine, "app.service"),
+        pid,
+        "a new process"
+    );
     // stop keeps it placed, unload unplaces it, destroy removes it.
     let (code, stdout, stderr) = flotctl_output(&cluster, 1, &["stop", "app.service"]);
     assert_eq!(code, Some(0), "{stderr}");
