@@ -52,6 +52,18 @@ fn write_units(cluster: &Cluster, n: usize, units: &[(&str, &str)]) {
     }
 }
 
+/// Writes unit files into node 1 and starts them all with one `flotctl start` there.
+fn start_units(cluster: &Cluster, units: &[(&str, &str)]) -> String {
+    write_units(cluster, 1, units);
+    let paths: Vec<String> = units
+        .iter()
+        .map(|(name, _)| format!("/root/units/{name}"))
+        .collect();
+    let mut args = vec!["start"];
+    args.extend(paths.iter().map(String::as_str));
+    flotctl(cluster, 1, &args)
+}
+
 /// `list-units` as unit → set of (hostname) machines running it (active).
 fn running(cluster: &Cluster) -> BTreeMap<String, BTreeSet<String>> {
     let by_id: BTreeMap<String, String> = cluster
@@ -317,16 +329,7 @@ fn a_lost_machines_units_move_with_their_followers_and_nothing_else_moves() {
 #[test]
 fn killing_the_agent_restarts_no_unit_and_moves_nothing() {
     let cluster = boot(2, &[]);
-    write_units(
-        &cluster,
-        1,
-        &[("a.service", SLEEPER), ("b.service", SLEEPER)],
-    );
-    flotctl(
-        &cluster,
-        1,
-        &["start", "/root/units/a.service", "/root/units/b.service"],
-    );
+    start_units(&cluster, &[("a.service", SLEEPER), ("b.service", SLEEPER)]);
     let before: BTreeMap<String, (String, String)> = ["a.service", "b.service"]
         .iter()
         .map(|unit| {
@@ -625,8 +628,8 @@ fn replaces_moves_the_replaced_unit_off_the_machine() {
     assert_ne!(moved, old_machine);
 }
 
-#[test]
-fn sighup_applies_new_metadata_without_dropping_the_api() {
+/// Two machines with `disk=hdd`, and `fast.service` (wanting `disk=ssd`) submitted to start.
+fn two_hdd_machines_and_a_unit_wanting_ssd() -> Cluster {
     let cluster = boot(2, &[&[("disk", "hdd")], &[("disk", "hdd")]]);
     let wants_ssd = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=disk=ssd\n");
     write_units(&cluster, 1, &[("fast.service", &wants_ssd)]);
@@ -635,6 +638,12 @@ fn sighup_applies_new_metadata_without_dropping_the_api() {
         1,
         &["start", "--no-block", "/root/units/fast.service"],
     );
+    cluster
+}
+
+#[test]
+fn sighup_applies_new_metadata_without_dropping_the_api() {
+    let cluster = two_hdd_machines_and_a_unit_wanting_ssd();
     let config = cluster
         .agent_config(2)
         .replace("disk = \"hdd\"", "disk = \"ssd\"");
@@ -783,16 +792,7 @@ fn sigterm_leaves_the_cluster_and_the_units_move_at_once() {
     config.agent_ttl = Duration::from_secs(60);
     let cluster = Cluster::boot(config).expect("boot the cluster");
     cluster.start_agents().expect("start the agents");
-    write_units(
-        &cluster,
-        1,
-        &[("a.service", SLEEPER), ("b.service", SLEEPER)],
-    );
-    flotctl(
-        &cluster,
-        1,
-        &["start", "/root/units/a.service", "/root/units/b.service"],
-    );
+    start_units(&cluster, &[("a.service", SLEEPER), ("b.service", SLEEPER)]);
     let on_node2 = ["a.service", "b.service"]
         .into_iter()
         .find(|unit| machine_of(&cluster, unit) == "node2")
@@ -819,14 +819,7 @@ fn sigterm_leaves_the_cluster_and_the_units_move_at_once() {
 
 #[test]
 fn machine_metadata_changes_through_the_api() {
-    let cluster = boot(2, &[&[("disk", "hdd")], &[("disk", "hdd")]]);
-    let wants_ssd = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=disk=ssd\n");
-    write_units(&cluster, 1, &[("fast.service", &wants_ssd)]);
-    flotctl(
-        &cluster,
-        1,
-        &["start", "--no-block", "/root/units/fast.service"],
-    );
+    let cluster = two_hdd_machines_and_a_unit_wanting_ssd();
     let patch = format!(
         r#"[{{"op":"replace","path":"/{}/metadata/disk","value":{{"value":"ssd"}}}}]"#,
         cluster.node(1).machine_id()

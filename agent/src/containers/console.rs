@@ -260,6 +260,14 @@ impl SizeSender {
     }
 }
 
+/// Which of `fds` poll(2) found ready (any event, hang-ups included), in order; the descriptors'
+/// borrows end here so the caller can read from them.
+pub fn ready(fds: Vec<PollFd<'_>>) -> Vec<bool> {
+    fds.iter()
+        .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::terminal::{self, RawMode};
-use crate::containers::console::SizeSender;
+use crate::containers::console::{self, SizeSender};
 use crate::containers::control;
 use crate::containers::launch::{self, Attach, Report};
 use crate::containers::store::ContainerStore;
@@ -129,11 +129,7 @@ pub fn follow(
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let ready = console::ready(fds);
         let mut next = 2;
         if out_open {
             if ready[next] {

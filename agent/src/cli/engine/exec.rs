@@ -208,11 +208,7 @@ fn run_with_terminal(
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+        let ready = console::ready(fds);
         if ready[1] {
             match console::read_output(file, &mut buffer) {
                 Chunk::Bytes(n) => {
