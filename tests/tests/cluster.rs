@@ -136,6 +136,7 @@ fn units_land_where_their_x_fleet_options_say() {
     let metadata = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=region=eu\n");
     let legacy_metadata = format!("{SLEEPER}[X-Fleet]\nX-ConditionMachineMetadata=disk=hdd\n");
     let or_metadata = format!("{SLEEPER}[X-Fleet]\nMachineMetadata=\"disk=hdd\" \"disk=nvme\"\n");
+    let legacy_conflicts = format!("{SLEEPER}[X-Fleet]\nX-Conflicts=metadata.service\n");
     let mongo = format!("[Unit]\nDescription=General MongoDB Service\n{SLEEPER}");
     let employees = format!(
         "[Unit]\nAfter=mongo.service\n{SLEEPER}[X-Fleet]\nX-ConditionMachineOf=mongo.service\n"
@@ -151,6 +152,7 @@ fn units_land_where_their_x_fleet_options_say() {
             ("metadata.service", &metadata),
             ("legacy-metadata.service", &legacy_metadata),
             ("or-metadata.service", &or_metadata),
+            ("legacy-conflicts.service", &legacy_conflicts),
             ("mongo.service", &mongo),
             ("employees.service", &employees),
             ("web@.service", &web),
@@ -167,6 +169,7 @@ fn units_land_where_their_x_fleet_options_say() {
             "/root/units/metadata.service",
             "/root/units/legacy-metadata.service",
             "/root/units/or-metadata.service",
+            "/root/units/legacy-conflicts.service",
             "/root/units/employees.service",
             "/root/units/mongo.service",
             "/root/units/web@1.service",
@@ -185,7 +188,7 @@ fn units_land_where_their_x_fleet_options_say() {
     );
     let running = wait_until("every unit active", Duration::from_secs(30), || {
         let running = running(&cluster);
-        (running.get("global.service").map(BTreeSet::len) == Some(2) && running.len() == 11)
+        (running.get("global.service").map(BTreeSet::len) == Some(2) && running.len() == 12)
             .then_some(running)
     });
     assert_eq!(running["pinned.service"], set(&["node2"]));
@@ -194,6 +197,10 @@ fn units_land_where_their_x_fleet_options_say() {
     assert_eq!(running["legacy-metadata.service"], set(&["node2"]));
     assert_eq!(running["or-metadata.service"], set(&["node2"]));
     assert_eq!(running["employees.service"], running["mongo.service"]);
+    assert!(
+        !running["legacy-conflicts.service"].contains("node3"),
+        "{running:?}"
+    );
     let webs: BTreeSet<String> = ["web@1.service", "web@2.service", "web@3.service"]
         .iter()
         .flat_map(|unit| running[*unit].clone())
