@@ -11,7 +11,10 @@
 //!   every assignment is committed in etcd (a watch of the prefix sees the last one);
 //! - etcd requests per placement, from `Registry::request_counts()` of the scheduler's handle
 //!   and, separately, of the simulated agents' (until every state is reported);
-//! - etcd requests per second at rest once everything is placed and reported.
+//! - etcd requests per second at rest once everything is placed and reported;
+//! - placements per second when the scheduler already leads and the units arrive while it works
+//!   (64 API clients creating them): from the first creation until the last assignment, a fresh
+//!   etcd and fresh machines for it.
 //!
 //! It prints medians beside published anchors (Nomad's C1M, fleet's recommended size); it asserts
 //! nothing about time. Options: `--runs N` (default 1), `--machines N`, `--units N`,

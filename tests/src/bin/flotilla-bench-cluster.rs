@@ -297,58 +297,52 @@ fn main() {
          load average before: {load}"
     );
     println!("fleet v1.0 numbers are anchors from DESIGN.md §6 (same kind of cluster; fleet does not run here)");
-    println!("{:<52} {:>12} {:>18}", "", "flotilla", "fleet (anchor)");
-    println!(
-        "{:<52} {:>10.2} s {:>16} s",
-        format!("flotctl start of {UNITS} units → returned"),
-        secs(|s| s.start_returned),
-        "-"
+    let row =
+        |label: &str, ours: String, anchor: &str| println!("{label:<56} {ours:>10}   {anchor}");
+    row("", "flotilla".to_owned(), "fleet (anchor)");
+    row(
+        &format!("flotctl start of {UNITS} units → returned"),
+        format!("{:.2} s", secs(|s| s.start_returned)),
+        "-",
     );
-    println!(
-        "{:<52} {:>10.2} s {:>16} s",
-        format!("flotctl start of {UNITS} units → all active in list-units"),
-        secs(|s| s.start_active),
-        "3.9"
+    row(
+        &format!("flotctl start of {UNITS} units → all active in list-units"),
+        format!("{:.2} s", secs(|s| s.start_active)),
+        "3.9 s",
     );
-    println!(
-        "{:<52} {:>10.2} s {:>16} s",
-        format!("kill -9 of a node → its {moved_units:.0} units active elsewhere"),
-        secs(|s| s.moved),
-        "6.6 (10 units)"
+    row(
+        &format!("kill -9 of a node → its {moved_units:.0} units active elsewhere"),
+        format!("{:.2} s", secs(|s| s.moved)),
+        "6.6 s (10 units)",
     );
-    println!(
-        "{:<52} {:>12.1} {:>18}",
-        format!("etcd writes/s at rest, {UNITS} units (mvcc put+delete)"),
-        rest(|r| r.writes),
-        "≈ 203 PUT/s"
+    row(
+        &format!("etcd writes/s at rest, {UNITS} units (mvcc put+delete)"),
+        format!("{:.1}", rest(|r| r.writes)),
+        "≈ 203 PUT/s",
     );
-    println!(
-        "{:<52} {:>12.1} {:>18}",
+    row(
         "etcd reads/s at rest (mvcc range)",
-        rest(|r| r.reads),
-        "-"
+        format!("{:.1}", rest(|r| r.reads)),
+        "-",
     );
-    println!(
-        "{:<52} {:>12.1} {:>18}",
+    row(
         "etcd gRPC unary requests/s at rest",
-        rest(|r| r.unary),
-        "-"
+        format!("{:.1}", rest(|r| r.unary)),
+        "-",
     );
-    println!(
-        "{:<52} {:>12.1} {:>18}",
+    row(
         "etcd lease keep-alives/s at rest",
-        rest(|r| r.keep_alives),
-        "-"
+        format!("{:.1}", rest(|r| r.keep_alives)),
+        "-",
     );
-    println!(
-        "{:<52} {:>9.1} MB {:>15} MB",
-        "agent RSS (median over nodes and runs)",
-        median_f64(rss.clone()),
-        "≈ 18"
+    row(
+        "agent RSS, median over nodes and runs",
+        format!("{:.1} MB", median_f64(rss.clone())),
+        "≈ 18 MB",
     );
-    println!(
-        "{:<52} {:>9.1} MB",
-        "agent RSS (largest)",
-        rss.iter().copied().fold(0.0, f64::max)
+    row(
+        "agent RSS, largest",
+        format!("{:.1} MB", rss.iter().copied().fold(0.0, f64::max)),
+        "-",
     );
 }
