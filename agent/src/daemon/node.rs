@@ -19,10 +19,10 @@ use unitgen::unit::Unit;
 
 use crate::cluster::model::{Assignment, ReportedState};
 use crate::node::plan::{self, file_hash, render_unit_file, LocalUnit, SystemdState, Task};
-use crate::registry::{Change, Presence, Registry, RegistryError, StateFilter, WatchUpdate};
+use crate::registry::{Change, Presence, Registry, RegistryError, StateFilter, Watch, WatchUpdate};
 use crate::systemd::{Event, Events, JobPath, Systemd, SystemdError, UnitStatus};
 
-/// How long to gather more systemd signals before reading states again.
+/// How long a pass waits for the changes that follow the one that woke it.
 const SETTLE: Duration = Duration::from_millis(20);
 
 /// Why the node loop stopped.
@@ -45,6 +45,9 @@ pub enum NodeError {
 }
 
 type Result<T> = std::result::Result<T, NodeError>;
+
+/// systemd's states of units, by name.
+type Statuses = BTreeMap<String, UnitStatus>;
 
 /// The agent's view of its own machine, kept across etcd sessions.
 #[derive(Debug)]
@@ -123,38 +126,54 @@ impl NodeAgent {
             let (snapshot, mut watch) = registry.schedule_for(presence.id()).await?;
             let mut desired = snapshot.assignments;
             loop {
-                self.converge(&desired).await?;
-                self.publish(presence).await?;
-                tokio::select! {
-                    update = watch.next() => match update? {
-                        WatchUpdate::Events(events) => {
-                            for event in events {
-                                if let Change::Assignment { unit, assignment, .. } = event.change {
-                                    match assignment {
-                                        Some(assignment) => desired.insert(unit, assignment),
-                                        None => desired.remove(&unit),
-                                    };
-                                }
-                            }
-                        }
-                        WatchUpdate::Resync(why) => {
-                            tracing::info!("node: reading this machine's assignments again: {why:?}");
-                            break;
-                        }
-                    },
-                    event = self.events.next() => self.note(event)?,
+                let current = self.converge(&desired).await?;
+                self.publish(presence, current).await?;
+                if !self.wait_for_changes(&mut watch, &mut desired).await? {
+                    break;
                 }
-                self.settle().await?;
             }
         }
     }
 
-    /// Takes in the systemd signals that arrive within [`SETTLE`], so a burst is one read.
-    async fn settle(&mut self) -> Result<()> {
-        while let Ok(event) = tokio::time::timeout(SETTLE, self.events.next()).await {
-            self.note(event)?;
+    /// Sleeps until an assignment changes or systemd signals something, then takes in every
+    /// change that follows within [`SETTLE`] of the last, so a burst (a hundred units placed at
+    /// once, a unit's many property changes) is one pass with one daemon-reload. `false` when the
+    /// watch asks for the assignments to be read again.
+    async fn wait_for_changes(
+        &mut self,
+        watch: &mut Watch,
+        desired: &mut BTreeMap<String, Assignment>,
+    ) -> Result<bool> {
+        let mut quiet_for = None;
+        loop {
+            let settled = async {
+                match quiet_for {
+                    Some(period) => tokio::time::sleep(period).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                update = watch.next() => match update? {
+                    WatchUpdate::Events(events) => {
+                        for event in events {
+                            if let Change::Assignment { unit, assignment, .. } = event.change {
+                                match assignment {
+                                    Some(assignment) => desired.insert(unit, assignment),
+                                    None => desired.remove(&unit),
+                                };
+                            }
+                        }
+                    }
+                    WatchUpdate::Resync(why) => {
+                        tracing::info!("node: reading this machine's assignments again: {why:?}");
+                        return Ok(false);
+                    }
+                },
+                event = self.events.next() => self.note(event)?,
+                () = settled => return Ok(true),
+            }
+            quiet_for = Some(SETTLE);
         }
-        Ok(())
     }
 
     fn note(&mut self, event: Option<std::result::Result<Event, SystemdError>>) -> Result<()> {
@@ -176,7 +195,7 @@ impl NodeAgent {
     }
 
     /// systemd's state of `names`, by name, in one call.
-    async fn statuses(&self, names: &BTreeSet<String>) -> Result<BTreeMap<String, UnitStatus>> {
+    async fn statuses(&self, names: &BTreeSet<String>) -> Result<Statuses> {
         if names.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -190,8 +209,12 @@ impl NodeAgent {
             .collect())
     }
 
-    /// Plans from `desired` and what is here, and carries the plan out.
-    async fn converge(&mut self, desired: &BTreeMap<String, Assignment>) -> Result<()> {
+    /// Plans from `desired` and what is here, and carries the plan out. Returns systemd's states
+    /// as read when the plan was empty (still current), `None` when it changed something.
+    async fn converge(
+        &mut self,
+        desired: &BTreeMap<String, Assignment>,
+    ) -> Result<Option<Statuses>> {
         let names: BTreeSet<String> = desired.keys().chain(self.files.keys()).cloned().collect();
         let statuses = self.statuses(&names).await?;
         let current: BTreeMap<String, LocalUnit> = names
@@ -210,22 +233,28 @@ impl NodeAgent {
             })
             .collect();
         let tasks = plan::plan(desired, &current);
-        // Unloads come first: their stops are issued together, and their files removed once
-        // every stop has ended, before anything is loaded.
-        let mut stopping = Some(Vec::new());
+        if tasks.is_empty() {
+            return Ok(Some(statuses));
+        }
         for task in &tasks {
             tracing::info!("node: {task}");
-            if !matches!(task, Task::Unload { .. }) {
-                if let Some(jobs) = stopping.take() {
-                    self.finish_unloads(jobs, &tasks).await?;
-                }
-            }
+        }
+        // Unloads come first in a plan: their stops are issued together and their files removed
+        // once every stop has ended, before anything is loaded.
+        let (unloads, rest): (Vec<&Task>, Vec<&Task>) = tasks
+            .iter()
+            .partition(|task| matches!(task, Task::Unload { .. }));
+        let unloads: Vec<&str> = unloads
+            .iter()
+            .filter_map(|task| match task {
+                Task::Unload { unit, .. } => Some(unit.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.unload(&unloads, &statuses).await?;
+        for task in rest {
             match task {
-                Task::Unload { unit, .. } => {
-                    if let Some(job) = self.stop_if_known(unit, &statuses).await {
-                        stopping.get_or_insert_with(Vec::new).push(job);
-                    }
-                }
+                Task::Unload { .. } => unreachable!("unloads were partitioned out"),
                 Task::Load { unit, .. } => self.load(unit, &desired[unit]).await?,
                 Task::Reload => self.systemd.reload().await?,
                 Task::Stop { unit, .. } => {
@@ -245,47 +274,25 @@ impl NodeAgent {
                 }
             }
         }
-        match stopping {
-            Some(jobs) => self.finish_unloads(jobs, &tasks).await,
-            None => Ok(()),
-        }
+        Ok(None)
     }
 
-    /// Issues a stop of `unit` unless systemd does not know it; the job to wait for.
-    async fn stop_if_known(
-        &mut self,
-        unit: &str,
-        statuses: &BTreeMap<String, UnitStatus>,
-    ) -> Option<JobPath> {
-        let known = statuses.get(unit).is_some_and(|status| {
-            status.load_state != "not-found" || status.active_state != "inactive"
-        });
-        if !known {
-            return None;
-        }
-        match self.systemd.stop(unit).await {
-            Ok(job) => Some(job),
-            Err(error) => {
-                tracing::warn!("node: stop {unit}: {error}");
-                None
+    /// Stops `units` (those systemd knows), waits for the stops, then disables them, removes
+    /// their files and resets their failed state (fleet's order: a unit file is never removed
+    /// before its unit stopped, fleet's issue #1216).
+    async fn unload(&mut self, units: &[&str], statuses: &Statuses) -> Result<()> {
+        let mut stopping = Vec::new();
+        for unit in units {
+            let known = statuses.get(*unit).is_some_and(|status| {
+                status.load_state != "not-found" || status.active_state != "inactive"
+            });
+            if !known {
+                continue;
             }
-        }
-    }
-
-    /// Waits for the stops of the units being unloaded, then disables them, removes their files
-    /// and resets their failed state (fleet's order: a unit file is never removed before its
-    /// unit stopped, fleet's issue #1216).
-    async fn finish_unloads(&mut self, stopping: Vec<JobPath>, tasks: &[Task]) -> Result<()> {
-        let unloads: Vec<&String> = tasks
-            .iter()
-            .filter_map(|task| match task {
-                Task::Unload { unit, .. } => Some(unit),
-                _ => None,
-            })
-            .filter(|unit| self.files.contains_key(*unit))
-            .collect();
-        if unloads.is_empty() {
-            return Ok(());
+            match self.systemd.stop(unit).await {
+                Ok(job) => stopping.push(job),
+                Err(error) => tracing::warn!("node: stop {unit}: {error}"),
+            }
         }
         for job in stopping {
             let result = self.events.wait_job(&job).await?;
@@ -293,11 +300,18 @@ impl NodeAgent {
                 tracing::warn!("node: stop job {job} ended: {result}");
             }
         }
-        let names: Vec<String> = unloads.into_iter().cloned().collect();
+        let names: Vec<&str> = units
+            .iter()
+            .copied()
+            .filter(|unit| self.files.contains_key(*unit))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
         if let Err(error) = self.systemd.disable_runtime(&names).await {
             tracing::warn!("node: disable {}: {error}", names.join(" "));
         }
-        for name in &names {
+        for name in names {
             let path = self.units_dir.join(name);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -342,9 +356,16 @@ impl NodeAgent {
     }
 
     /// Publishes each unit's state where it changed; withdraws the states of units gone.
-    async fn publish(&mut self, presence: &Presence) -> Result<()> {
-        let names: BTreeSet<String> = self.files.keys().cloned().collect();
-        let statuses = self.statuses(&names).await?;
+    /// `current` is systemd's states if they are still current (nothing was done since they
+    /// were read); otherwise they are read again.
+    async fn publish(&mut self, presence: &Presence, current: Option<Statuses>) -> Result<()> {
+        let statuses = match current {
+            Some(statuses) => statuses,
+            None => {
+                let names: BTreeSet<String> = self.files.keys().cloned().collect();
+                self.statuses(&names).await?
+            }
+        };
         for (name, hash) in &self.files {
             let Some(status) = statuses.get(name) else {
                 continue;
@@ -377,7 +398,7 @@ impl NodeAgent {
     /// Stops and unloads every unit here, without etcd: for a machine that left the cluster, or
     /// whose lease surely expired while it was cut off (its units then run elsewhere).
     pub async fn unload_all(&mut self) -> Result<()> {
-        self.converge(&BTreeMap::new()).await
+        self.converge(&BTreeMap::new()).await.map(drop)
     }
 }
 
