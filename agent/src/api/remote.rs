@@ -41,7 +41,8 @@ fn unit_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unit does not exist")
 }
 
-/// The machine running `name` (its assignment; for a global unit, this machine if it has it).
+/// The machine running `name`: this one when it has the unit (a global unit has one assignment
+/// per machine, and is answered only where it runs), else the one it is assigned to.
 fn placement(
     state: &ApiState,
     snapshot: &ClusterSnapshot,
@@ -50,34 +51,30 @@ fn placement(
     if !snapshot.units.contains_key(name) {
         return Err(unit_not_found());
     }
-    let mut machines = snapshot
+    let here = state.machine_id();
+    if snapshot
+        .assignments
+        .contains_key(&(here.to_owned(), name.to_owned()))
+    {
+        return Ok(Some(here.to_owned()));
+    }
+    let machines: Vec<&String> = snapshot
         .assignments
         .keys()
         .filter(|(_, unit)| unit == name)
-        .map(|(machine, _)| machine.clone());
-    let first = machines.next();
-    let here = state.machine_id();
-    Ok(match machines.next() {
-        // A global unit: answer for this machine when it has it.
-        Some(_)
-            if first.as_deref() == Some(here)
-                || snapshot
-                    .assignments
-                    .contains_key(&(here.to_owned(), name.to_owned())) =>
-        {
-            Some(here.to_owned())
-        }
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Unable to retrieve the status or journal of global unit {name} from here: \
-                     ask a machine that runs it (flotctl --endpoint https://ADDRESS)"
-                ),
-            ))
-        }
-        None => first,
-    })
+        .map(|(machine, _)| machine)
+        .collect();
+    match machines.as_slice() {
+        [] => Ok(None),
+        [machine] => Ok(Some((*machine).clone())),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Unable to retrieve the status or journal of global unit {name} from here: \
+                 ask a machine that runs it (flotctl --endpoint https://ADDRESS)"
+            ),
+        )),
+    }
 }
 
 fn source(state: &ApiState, snapshot: &ClusterSnapshot, machine: &str) -> Result<Source, ApiError> {

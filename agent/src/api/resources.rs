@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
+use unitgen::name::UnitName;
 use unitgen::unit::Unit as CheckedUnit;
 
 use super::server::{ApiError, ApiState};
@@ -15,16 +16,6 @@ use super::types::{file_of, Machine, MachinePage, PutUnit, StatePage, Unit, Unit
 use super::view::{self, RecordAt, UnitFacts};
 use crate::cluster::model::{DesiredState, ReportedState, UnitRecord};
 use crate::registry::{ClusterSnapshot, StateFilter};
-
-/// Whether a stored unit is `Global=true` (a record that no longer checks counts as not global).
-fn is_global(record: &UnitRecord) -> bool {
-    CheckedUnit::check(
-        record.name.as_str(),
-        &record.name,
-        record.contents.as_bytes(),
-    )
-    .is_ok_and(|unit| unit.constraints().global)
-}
 
 /// Each unit's reports, by unit then machine.
 async fn reports_by_unit(
@@ -46,29 +37,23 @@ fn shown_units(
     reports: &BTreeMap<String, BTreeMap<String, ReportedState>>,
     only: Option<&str>,
 ) -> Vec<Unit> {
+    let assigned: BTreeMap<&str, &str> = snapshot
+        .assignments
+        .keys()
+        .map(|(machine, unit)| (unit.as_str(), machine.as_str()))
+        .collect();
     let none = BTreeMap::new();
     snapshot
         .units
         .iter()
         .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
         .map(|(name, versioned)| {
-            let global = is_global(&versioned.value);
-            let assigned = (!global)
-                .then(|| {
-                    snapshot
-                        .assignments
-                        .keys()
-                        .find(|(_, unit)| unit == name)
-                        .map(|(machine, _)| machine.as_str())
-                })
-                .flatten();
             view::unit(UnitFacts {
                 unit: RecordAt {
                     record: &versioned.value,
                     revision: versioned.mod_revision,
                 },
-                global,
-                assigned,
+                assigned: assigned.get(name.as_str()).copied(),
                 reports: reports.get(name).unwrap_or(&none),
             })
         })
@@ -89,7 +74,13 @@ pub async fn get_unit(
     State(state): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<Unit>, ApiError> {
-    let snapshot = state.registry()?.snapshot_cluster().await?;
+    let registry = state.registry()?;
+    // Asking before a `flotctl start` of a new unit is the common case: answer it from the one
+    // key, and read the whole cluster (for the unit's machine) only for a unit that exists.
+    if registry.unit(&name).await?.is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unit does not exist"));
+    }
+    let snapshot = registry.snapshot_cluster().await?;
     let reports = reports_by_unit(&state, StateFilter::Unit(&name)).await?;
     shown_units(&snapshot, &reports, Some(&name))
         .pop()
@@ -120,7 +111,7 @@ pub async fn put_unit(
             ApiError::new(StatusCode::BAD_REQUEST, problems.join("\n"))
         })?;
         let desired = body.desired_state.unwrap_or(DesiredState::Inactive);
-        refuse_template_activation(&checked, desired)?;
+        refuse_template_activation(&name, desired)?;
         let record = UnitRecord {
             name: name.clone(),
             hash: checked.hash().to_string(),
@@ -151,19 +142,18 @@ pub async fn put_unit(
             "must provide DesiredState to update existing unit",
         ));
     };
-    if let Ok(checked) = CheckedUnit::check(name.as_str(), &name, current.value.contents.as_bytes())
-    {
-        refuse_template_activation(&checked, desired)?;
-    }
+    refuse_template_activation(&current.value.name, desired)?;
     registry.set_desired_state(&name, desired).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn refuse_template_activation(unit: &CheckedUnit, desired: DesiredState) -> Result<(), ApiError> {
-    if unit.name().is_template() && desired != DesiredState::Inactive {
+/// fleet's rule: a template (`foo@.service`) can only be `inactive`; its instances run.
+fn refuse_template_activation(name: &str, desired: DesiredState) -> Result<(), ApiError> {
+    let template = UnitName::parse(name).is_ok_and(|name| name.is_template());
+    if template && desired != DesiredState::Inactive {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("cannot activate template {:?}", unit.name().as_str()),
+            format!("cannot activate template {name:?}"),
         ));
     }
     Ok(())

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use unitgen::fleet;
+use unitgen::name::UnitName;
 use unitgen::syntax::UnitFile;
 
 use super::types::{options_of, Machine, Unit, UnitState};
@@ -48,19 +50,24 @@ pub fn current_state(unit: RecordAt<'_>, report: Option<&ReportedState>) -> &'st
 pub struct UnitFacts<'a> {
     /// Its record.
     pub unit: RecordAt<'a>,
-    /// Global units are on every qualifying machine and have no single state.
-    pub global: bool,
-    /// The machine the scheduler assigned it to (non-global units).
+    /// A machine the scheduler assigned it to (for a global unit, any of them: unused).
     pub assigned: Option<&'a str>,
     /// Each machine's report of it.
     pub reports: &'a BTreeMap<String, ReportedState>,
 }
 
-/// fleet's `Unit` for a unit.
+/// Whether the unit in `file` (named `name`) says `Global=true`; global units are on every
+/// qualifying machine and have no single state or machine.
+fn is_global(file: &UnitFile, name: &str) -> bool {
+    UnitName::parse(name).is_ok_and(|name| fleet::constraints(file, &name).0.global)
+}
+
+/// fleet's `Unit` for a unit (its record parsed once, for its options and `Global=`).
 pub fn unit(facts: UnitFacts<'_>) -> Unit {
     let record = facts.unit.record;
     let (file, _) = UnitFile::parse(record.name.as_str(), &record.contents);
-    let (current_state, machine_id) = if facts.global {
+    let global = is_global(&file, &record.name);
+    let (current_state, machine_id) = if global {
         (String::new(), String::new())
     } else {
         // The assigned machine's report; while an unload is pending, the machine still reporting it.
@@ -80,7 +87,7 @@ pub fn unit(facts: UnitFacts<'_>) -> Unit {
         current_state,
         machine_id,
         hash: record.hash.clone(),
-        global: facts.global,
+        global,
     }
 }
 
@@ -191,17 +198,21 @@ mod tests {
 
     #[test]
     fn global_units_have_no_single_state_or_machine() {
+        let global = UnitRecord {
+            contents: "[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\n".into(),
+            ..record(DesiredState::Launched)
+        };
         let record = record(DesiredState::Launched);
         let reports = BTreeMap::from([("m1".to_owned(), report("active", 3))]);
         let shown = unit(UnitFacts {
             unit: RecordAt {
-                record: &record,
+                record: &global,
                 revision: 3,
             },
-            global: true,
-            assigned: None,
+            assigned: Some("m1"),
             reports: &reports,
         });
+        assert!(shown.global);
         assert_eq!(
             (shown.current_state.as_str(), shown.machine_id.as_str()),
             ("", "")
@@ -211,10 +222,10 @@ mod tests {
                 record: &record,
                 revision: 3,
             },
-            global: false,
             assigned: Some("m1"),
             reports: &reports,
         });
+        assert!(!shown.global);
         assert_eq!(shown.current_state, "launched");
         assert_eq!(shown.machine_id, "m1");
         assert_eq!(shown.options[0].name, "ExecStart");
