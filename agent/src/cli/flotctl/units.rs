@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use hyper::{Method, StatusCode};
 
 use super::files::{self, Argument};
-use super::wait::{self, Goal};
+use super::wait::{self, Goal, Target};
 use super::{Blocking, Change, Result, Submit, Transition};
 use crate::api::client::Client;
 use crate::api::types::{options_of, unit_path, PutUnit, Unit};
@@ -36,39 +36,38 @@ fn may_replace(command_state: DesiredState, current: DesiredState) -> bool {
 
 /// Makes sure every argument's unit is in the cluster with desired state `state`: creates missing
 /// ones (from local files or templates), replaces changed ones with `--replace`, and sets the state
-/// of the others. Returns the units as the API then shows them.
+/// of the others. Returns what to wait for.
 async fn put_units(
     client: &Client,
     args: &[String],
     replace: bool,
     state: DesiredState,
-) -> Result<Vec<Unit>> {
+) -> Result<Vec<Target>> {
     let mut units = Vec::new();
     for arg in args {
         let argument = files::argument(arg);
         let existing = get_unit(client, &argument.name).await?;
-        let body = match &existing {
+        let (body, global) = match &existing {
             None => {
                 let found = files::find(client, &argument).await?;
-                PutUnit {
+                let body = PutUnit {
                     name: Some(argument.name.clone()),
                     desired_state: Some(state),
                     options: Some(options_of(found.unit.file())),
-                }
+                };
+                (body, found.unit.constraints().global)
             }
-            Some(unit) => changed_body(&argument, unit, replace, state)?,
+            Some(unit) => (changed_body(&argument, unit, replace, state)?, unit.global),
         };
-        if existing.is_some() && state == DesiredState::Inactive && body.options.is_none() {
-            // `submit` of a unit already there changes nothing.
-            units.extend(existing);
-            continue;
+        let unchanged_submit =
+            existing.is_some() && state == DesiredState::Inactive && body.options.is_none();
+        if !unchanged_submit {
+            put(client, &argument.name, &body).await?;
         }
-        put(client, &argument.name, &body).await?;
-        units.push(
-            get_unit(client, &argument.name).await?.ok_or_else(|| {
-                anyhow::anyhow!("unit {} vanished while being set", argument.name)
-            })?,
-        );
+        units.push(Target {
+            name: argument.name,
+            global,
+        });
     }
     Ok(units)
 }
@@ -171,6 +170,10 @@ async fn set_states(client: &Client, units: &[Unit], state: DesiredState) -> Res
     Ok(())
 }
 
+fn targets(units: &[Unit]) -> Vec<Target> {
+    units.iter().map(Target::of).collect()
+}
+
 fn names(units: &[Unit]) -> String {
     let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
     format!("[{}]", names.join(" "))
@@ -196,7 +199,7 @@ pub async fn stop(client: &Client, transition: &Transition) -> Result<ExitCode> 
     set_states(client, &stopping, DesiredState::Loaded).await?;
     let code = wait::until(
         client,
-        &stopping,
+        &targets(&stopping),
         (Goal::Loaded, "stop"),
         transition.blocking,
     )
@@ -215,7 +218,7 @@ pub async fn unload(client: &Client, transition: &Transition) -> Result<ExitCode
     set_states(client, &units, DesiredState::Inactive).await?;
     let code = wait::until(
         client,
-        &units,
+        &targets(&units),
         (Goal::Inactive, "unload"),
         transition.blocking,
     )
@@ -258,14 +261,20 @@ pub async fn restart(client: &Client, transition: &Transition) -> Result<ExitCod
         ..transition.blocking
     };
     set_states(client, &restarting, DesiredState::Loaded).await?;
-    let code = wait::until(client, &restarting, (Goal::Loaded, "stop"), blocking).await?;
+    let code = wait::until(
+        client,
+        &targets(&restarting),
+        (Goal::Loaded, "stop"),
+        blocking,
+    )
+    .await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
     set_states(client, &restarting, DesiredState::Launched).await?;
     let code = wait::until(
         client,
-        &restarting,
+        &targets(&restarting),
         (Goal::Running, "start"),
         transition.blocking,
     )

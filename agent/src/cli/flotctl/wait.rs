@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::lists::{machine_legend, machines, units};
+use super::lists::{machine_legend, units};
 use super::{Blocking, Result};
 use crate::api::client::Client;
-use crate::api::types::{StatePage, Unit, UnitState, API_ROOT};
+use crate::api::types::{Machine, StatePage, Unit, UnitState, API_ROOT};
 
 /// How often the API is asked.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -36,6 +36,25 @@ impl Goal {
             Goal::Inactive => "inactive",
             Goal::Loaded => "loaded",
             Goal::Running => "launched",
+        }
+    }
+}
+
+/// A unit to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Its name.
+    pub name: String,
+    /// Global units are not waited for (they have no single machine or state).
+    pub global: bool,
+}
+
+impl Target {
+    /// The target for a unit as the API shows it.
+    pub fn of(unit: &Unit) -> Target {
+        Target {
+            name: unit.name.clone(),
+            global: unit.global,
         }
     }
 }
@@ -81,11 +100,11 @@ fn progress(unit: &Unit, goal: Goal, states: &[UnitState], legend: &str) -> Prog
 /// ran out.
 pub async fn until(
     client: &Client,
-    wanted: &[Unit],
+    wanted: &[Target],
     (goal, verb): (Goal, &str),
     blocking: Blocking,
 ) -> Result<ExitCode> {
-    let mut pending: Vec<&Unit> = Vec::new();
+    let mut pending: Vec<&Target> = Vec::new();
     for unit in wanted {
         if unit.global {
             println!("Triggered global unit {} {}", unit.name, verb);
@@ -100,6 +119,7 @@ pub async fn until(
         (blocking.block_attempts > 0).then(|| started + ATTEMPT * blocking.block_attempts);
     let mut hinted = false;
     let mut failed = false;
+    let mut machines: Vec<Machine> = Vec::new();
     while !pending.is_empty() {
         let current: BTreeMap<String, Unit> = units(client)
             .await?
@@ -114,12 +134,15 @@ pub async fn until(
         } else {
             Vec::new()
         };
-        let machines = machines(client).await?;
         let mut still = Vec::new();
         for unit in pending {
             let Some(now) = current.get(&unit.name) else {
                 anyhow::bail!("unit {} was destroyed while waiting for it", unit.name);
             };
+            if !now.machine_id.is_empty() && !machines.iter().any(|m| m.id == now.machine_id) {
+                // A machine not seen yet (or none read yet): its address names it.
+                machines = super::lists::machines(client).await?;
+            }
             let legend = machine_legend(&now.machine_id, &machines, false);
             match progress(now, goal, &states, &legend) {
                 Progress::Reached(line) => println!("{line}"),
