@@ -88,11 +88,11 @@ impl Flotilla {
         succeeded(self.run(args), args)
     }
 
-    /// Runs a command with `input` on standard input; it must succeed.
+    /// Runs a command with `input` on standard input (closed after it).
     ///
     /// # Panics
-    /// If it fails, with its standard error.
-    pub fn ok_with_input(&self, args: &[&str], input: &[u8]) -> String {
+    /// If the binary cannot be run.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -108,7 +108,15 @@ impl Flotilla {
             .join()
             .expect("the writer thread")
             .expect("write standard input");
-        succeeded(output, args)
+        output
+    }
+
+    /// Runs a command with `input` on standard input; it must succeed.
+    ///
+    /// # Panics
+    /// If it fails, with its standard error.
+    pub fn ok_with_input(&self, args: &[&str], input: &[u8]) -> String {
+        succeeded(self.run_with_input(args, input), args)
     }
 
     /// Runs a command that must fail with exit status 1; returns its standard error.

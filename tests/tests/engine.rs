@@ -29,7 +29,16 @@ fn inspect(flotilla: &Flotilla, container: &str) -> Value {
 
 /// Runs a command and returns (exit code, stdout, stderr).
 fn outcome(flotilla: &Flotilla, args: &[&str]) -> (i32, String, String) {
-    let output = flotilla.run(args);
+    described(flotilla.run(args))
+}
+
+/// [`outcome`] of a command with `input` on its standard input (closed after it).
+fn outcome_with_input(flotilla: &Flotilla, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    described(flotilla.run_with_input(args, input))
+}
+
+/// An output as (exit code, stdout, stderr).
+fn described(output: std::process::Output) -> (i32, String, String) {
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -569,27 +578,6 @@ fn a_cpu_limit_is_the_containers_cfs_quota() {
         "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us; echo 1 > /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || echo read-only",
     ]);
     assert_eq!(out, "50000\n100000\nread-only\n");
-}
-
-/// Runs a command with `input` on its standard input (closed after it); returns (exit code,
-/// stdout, stderr).
-fn outcome_with_input(flotilla: &Flotilla, args: &[&str], input: &[u8]) -> (i32, String, String) {
-    let mut child = flotilla
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run flotilla");
-    let mut stdin = child.stdin.take().expect("piped standard input");
-    stdin.write_all(input).expect("write standard input");
-    drop(stdin);
-    let output = child.wait_with_output().expect("wait for flotilla");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
