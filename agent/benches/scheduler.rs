@@ -24,6 +24,7 @@
 #[path = "../tests/etcd_cluster/mod.rs"]
 mod etcd_cluster;
 
+use flotilla_tests::bench::median;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -348,10 +349,8 @@ async fn run_arriving(options: Options) -> (Duration, RequestCounts) {
     (placed, counts)
 }
 
-fn median_by<T: Copy + PartialOrd>(samples: &[Sample], value: impl Fn(&Sample) -> T) -> T {
-    let mut values: Vec<T> = samples.iter().map(value).collect();
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    values[values.len() / 2]
+fn median_by<T: PartialOrd>(samples: &[Sample], value: impl Fn(&Sample) -> T) -> T {
+    median(samples.iter().map(value).collect())
 }
 
 /// `counts` divided by `per`: the total, then each kind that was sent, with the raw counts.
@@ -425,9 +424,7 @@ fn main() {
          expected: {expected_keepalives:.0}/s)",
         rates(&sample.agents_rest, rest)
     );
-    let mut arriving_times: Vec<Duration> = arriving.iter().map(|(time, _)| *time).collect();
-    arriving_times.sort();
-    let arriving_placed = arriving_times[arriving_times.len() / 2];
+    let arriving_placed = median(arriving.iter().map(|(time, _)| *time).collect());
     let (_, arriving_counts) = arriving
         .iter()
         .find(|(time, _)| *time == arriving_placed)

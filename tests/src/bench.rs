@@ -29,7 +29,7 @@ pub fn timed(command: &mut Command) -> Duration {
 ///
 /// # Panics
 /// If there are none.
-pub fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+pub fn median<T: PartialOrd>(mut samples: Vec<T>) -> T {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    samples.swap_remove(samples.len() / 2)
 }

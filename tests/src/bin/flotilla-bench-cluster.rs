@@ -267,11 +267,6 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-fn median_f64(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
     let runs: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 3,
@@ -285,12 +280,12 @@ fn main() {
     let samples: Vec<Sample> = (0..runs).map(|_| run()).collect();
     let secs =
         |pick: fn(&Sample) -> Duration| median(samples.iter().map(pick).collect()).as_secs_f64();
-    let rest = |pick: fn(&Rest) -> f64| median_f64(samples.iter().map(|s| pick(&s.rest)).collect());
+    let rest = |pick: fn(&Rest) -> f64| median(samples.iter().map(|s| pick(&s.rest)).collect());
     let rss: Vec<f64> = samples
         .iter()
         .flat_map(|s| s.rss_kb.iter().map(|kb| *kb as f64 / 1024.0))
         .collect();
-    let moved_units = median_f64(samples.iter().map(|s| s.moved_units as f64).collect());
+    let moved_units = median(samples.iter().map(|s| s.moved_units as f64).collect());
 
     println!(
         "3-node local cluster, etcd 3.4 on the host, agent TTL {TTL:?}; median of {runs} run(s); \
@@ -337,7 +332,7 @@ fn main() {
     );
     row(
         "agent RSS, median over nodes and runs",
-        format!("{:.1} MB", median_f64(rss.clone())),
+        format!("{:.1} MB", median(rss.clone())),
         "≈ 18 MB",
     );
     row(

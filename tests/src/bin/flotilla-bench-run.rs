@@ -90,6 +90,23 @@ fn podman(root: &Path) -> Command {
     command
 }
 
+/// `podman VERB… bb /bin/true` with the settings every measured container gets: no network (so
+/// podman adds no firewall rules) and rlimits below this machine's hard limits.
+fn podman_container(root: &Path, verb: &[&str]) -> Command {
+    let mut command = podman(root);
+    command.args(verb).args([
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "bb",
+        "/bin/true",
+    ]);
+    command
+}
+
 fn main() {
     let runs: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 30,
@@ -149,18 +166,7 @@ fn main() {
     rows.push((
         "podman run --rm",
         measure(runs, |_| {
-            timed(podman(&podman_root).args([
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--ulimit",
-                "nofile=1024:1024",
-                "--ulimit",
-                "nproc=1024:1024",
-                "bb",
-                "/bin/true",
-            ]))
+            timed(&mut podman_container(&podman_root, &["run", "--rm"]))
         }),
     ));
     rows.push((
@@ -169,19 +175,10 @@ fn main() {
             timed(flotilla().args(["run", "--rm", "bb", "/bin/true"]))
         }),
     ));
-    timed(podman(&podman_root).args([
-        "create",
-        "--name",
-        "stopped",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "bb",
-        "/bin/true",
-    ]));
+    timed(&mut podman_container(
+        &podman_root,
+        &["create", "--name", "stopped"],
+    ));
     timed(flotilla().args(["create", "--name", "stopped", "bb", "/bin/true"]));
     rows.push((
         "podman start -a",
