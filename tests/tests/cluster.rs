@@ -793,6 +793,55 @@ fn the_cluster_keeps_working_when_an_etcd_member_dies() {
 }
 
 #[test]
+fn an_etcd_outage_the_lease_outlives_moves_nothing_and_restarts_nothing() {
+    // The agent gives its lease up for lost after a TTL without answers, but etcd, started again
+    // on its data, extends every lease: the agent must take the same lease back, not wait for it
+    // to expire as if another machine held its ID. A long grace keeps the units running meanwhile.
+    let mut config = ClusterConfig::new(1);
+    config.agent_ttl = Duration::from_secs(3);
+    let mut cluster = Cluster::boot(config).expect("boot the cluster");
+    cluster.start_agents().expect("start the agents");
+    let settings = format!("{}partition_grace = \"60s\"\n", cluster.agent_config(1));
+    let node = cluster.node(1);
+    node.write("/etc/flotilla/flotilla.toml", &settings)
+        .expect("write the configuration");
+    node.exec_ok(&["systemctl", "restart", "flotilla.service"])
+        .expect("restart the agent");
+    cluster.wait_for_machines(1).expect("the machine listed");
+    start_units(&cluster, &[("steady.service", SLEEPER)]);
+    let pid = main_pid(&cluster, 1, "steady.service");
+    let lease = |cluster: &Cluster| {
+        cluster
+            .node(1)
+            .exec_ok(&["cat", "/run/flotilla/lease"])
+            .expect("the saved lease")
+    };
+    let before = lease(&cluster);
+    cluster.kill_etcd_member(1).expect("kill etcd");
+    wait_until("the lease given up", Duration::from_secs(20), || {
+        agent_journal(&cluster, 1)
+            .contains("machine lease lost")
+            .then_some(())
+    });
+    cluster.restart_etcd_member(1).expect("start etcd again");
+    let joined = format!("under lease {}", before.trim());
+    wait_until("the same lease adopted", Duration::from_secs(20), || {
+        (agent_journal(&cluster, 1).matches(&joined).count() >= 2).then_some(())
+    });
+    let journal = agent_journal(&cluster, 1);
+    assert!(!journal.contains("refusing to join"), "{journal}");
+    assert_eq!(main_pid(&cluster, 1, "steady.service"), pid, "{journal}");
+    assert_eq!(lease(&cluster), before);
+}
+
+fn agent_journal(cluster: &Cluster, n: usize) -> String {
+    cluster
+        .node(n)
+        .journal(&["-u", "flotilla.service", "--no-pager"])
+        .expect("the agent's journal")
+}
+
+#[test]
 fn sigterm_leaves_the_cluster_and_the_units_move_at_once() {
     // A long TTL: units that moved only after it would make this test time out.
     let mut config = ClusterConfig::new(2);

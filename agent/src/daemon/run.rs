@@ -6,8 +6,10 @@
 //! - Joining registers `machines/<id>` under a lease. The lease ID is kept in
 //!   `<run dir>/lease`; an agent restarted within the TTL adopts its lease, so the cluster never
 //!   notices the restart and no unit moves or restarts.
-//! - When the lease is lost (etcd unreachable for a TTL, or the lease expired), the scheduler
-//!   has placed this machine's units elsewhere. With `partition_action = "stop"` the units are
+//! - When the lease is lost (etcd unreachable for a TTL, or the lease expired), the agent first
+//!   tries to adopt the same lease again: etcd extends leases when it elects a new leader, so
+//!   a lease this agent gave up for lost may still hold the registration, and then nothing
+//!   moves. Otherwise the scheduler has placed this machine's units elsewhere. With `partition_action = "stop"` the units are
 //!   stopped once the lease has surely expired plus `partition_grace`, so nothing runs twice
 //!   for longer than that (fleet kept them, its issue #440); with `"keep"` they keep running
 //!   until etcd is back. Either way the agent joins again as soon as it can and then runs what
@@ -230,8 +232,11 @@ pub async fn run(mut settings: Settings) -> Result<(), DaemonError> {
         match ended {
             Ended::Leave => return leave(&mut node, Some(presence)).await,
             Ended::LeaseLost { expired_by } => {
+                // The lease may well outlive what this agent saw: a new etcd leader extends
+                // every lease when it is elected. Adopting it again keeps the registration and
+                // the units where they are; a lease that did expire is simply not adopted.
+                adopt = Some(presence.lease());
                 drop(presence);
-                adopt = None;
                 tracing::warn!("this machine's lease is lost; joining again");
                 notify::send("STATUS=cut off from etcd: joining again\n");
                 if settings.config.partition_action == PartitionAction::Stop {

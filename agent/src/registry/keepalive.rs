@@ -163,7 +163,13 @@ impl Keeper {
                 });
                 return;
             }
-            let next = (Instant::now() + self.ttl / 3).min(self.renewed + self.ttl);
+            // After a failure, try again soon: the TTL is all the time there is.
+            let interval = if self.stream.is_some() {
+                self.ttl / 3
+            } else {
+                self.ttl / 15
+            };
+            let next = (Instant::now() + interval).min(self.renewed + self.ttl);
             tokio::time::sleep_until(next).await;
         }
     }
