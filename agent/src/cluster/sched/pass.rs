@@ -7,8 +7,11 @@
 //!    qualifies there is removed (fleet did this too, issue #959), and so are its `MachineOf`
 //!    followers on that machine; a unit that still qualifies stays, whatever the load;
 //! 3. place global units (name order) on every alive machine that qualifies;
-//! 4. place every non-global unit that has no machine (name order, but a unit's `MachineOf`
-//!    peers first) on the least loaded machine that qualifies;
+//! 4. place every non-global unit that has no machine on the least loaded machine that
+//!    qualifies: the most constrained first (fewest machines left by `MachineID` and
+//!    `MachineMetadata`), then in name order, and a unit's `MachineOf` peers before it. So a unit
+//!    that can run on one machine only gets it before a unit that `Conflicts` with it, whatever
+//!    order they arrived in;
 //! 5. rewrite assignments whose hash, desired state or unit revision is out of date.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -129,8 +132,12 @@ impl<'v> Pass<'v> {
                 self.pending.insert(unit);
             }
         }
-        while let Some(unit) = self.pending.pop_first() {
-            self.place_with_peers(unit);
+        let mut order: Vec<usize> = self.pending.iter().copied().collect();
+        order.sort_by_key(|&unit| (self.state.candidates(unit), unit));
+        for unit in order {
+            if self.pending.remove(&unit) {
+                self.place_with_peers(unit);
+            }
         }
     }
 

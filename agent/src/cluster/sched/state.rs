@@ -203,6 +203,23 @@ impl<'v> State<'v> {
         Some((others, group.iter().map(|(_, machine)| *machine)))
     }
 
+    /// How many alive machines a unit's `MachineID` and `MachineMetadata` leave it, before
+    /// conflicts and load: what orders placement, the most constrained units first.
+    pub(super) fn candidates(&self, unit: usize) -> usize {
+        let entry = &self.units[unit];
+        let by_metadata = entry
+            .metadata_group
+            .map_or(self.machines.len(), |group| self.groups[group].len());
+        match &entry.spec.constraints.machine_id {
+            Some(wanted) => self
+                .by_id
+                .get(wanted.as_str())
+                .map_or(0, Vec::len)
+                .min(by_metadata),
+            None => by_metadata,
+        }
+    }
+
     /// How many units are assigned to a machine (global ones included).
     pub(super) fn load(&self, machine: usize) -> usize {
         self.machines[machine].units.len()

@@ -272,18 +272,35 @@ fn machine_metadata_is_and_across_keys_and_or_within_a_key() {
     .unit("nothing.service", "MachineMetadata=disk=nvme");
     assert_eq!(
         cluster.decisions(),
+        // The most constrained first: ssd-us (one machine), then ssd (two), then the rest.
         [
-            "+either.service m1",
-            "+grouped.service m2",
-            "+legacy.service m4",
             "+ssd-us.service m3",
-            "+ssd.service m1"
+            "+ssd.service m1",
+            "+either.service m2",
+            "+grouped.service m1",
+            "+legacy.service m4"
         ]
     );
     assert_eq!(
         cluster.unplaced(),
         ["nothing.service: no machine qualifies (machines excluded by MachineMetadata: 4)"]
     );
+}
+
+#[test]
+fn the_unit_with_one_possible_machine_gets_it_before_a_unit_conflicting_with_it() {
+    // Arriving together, in name order `a-free` would take m2 first (the least loaded) and
+    // leave `eu` nowhere to go.
+    let cluster = Cluster::new(&["m1", "m2 region=eu"])
+        .unit("anchor.service", "")
+        .on("anchor.service", "m1")
+        .unit("a-free.service", "Conflicts=eu.service")
+        .unit("eu.service", "MachineMetadata=region=eu");
+    assert_eq!(
+        cluster.decisions(),
+        ["+eu.service m2", "+a-free.service m1"]
+    );
+    assert!(cluster.unplaced().is_empty());
 }
 
 #[test]
