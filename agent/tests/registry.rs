@@ -12,7 +12,7 @@ use std::time::Duration;
 use agent::cluster::model::{Assignment, DesiredState, MachineRecord, ReportedState, UnitRecord};
 use agent::registry::{
     Change, Credentials, Presence, Registry, RegistryError, RequestKind, Resync, ScheduleOp,
-    StaleUnit, StateFilter, WatchUpdate,
+    StaleUnit, StateFilter, StateReport, WatchUpdate,
 };
 use etcd_cluster::Etcd;
 
@@ -297,7 +297,10 @@ async fn leaving_removes_the_machine_and_its_states_at_once() {
         .put_state("b.service", &running("h"))
         .await
         .unwrap();
-    assert!(presence.delete_state("b.service").await.unwrap());
+    presence
+        .report(&[StateReport::Withdraw { unit: "b.service" }])
+        .await
+        .unwrap();
     assert_eq!(
         state_units(&registry, StateFilter::Unit("a.service")).await,
         [("m1".to_owned(), "a.service".to_owned())]

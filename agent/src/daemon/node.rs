@@ -15,11 +15,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use unitgen::unit::Unit;
 
 use crate::cluster::model::{Assignment, ReportedState};
 use crate::node::plan::{self, file_hash, render_unit_file, LocalUnit, SystemdState, Task};
-use crate::registry::{Change, Presence, Registry, RegistryError, StateFilter, Watch, WatchUpdate};
+
+use crate::registry::{
+    Change, Presence, Registry, RegistryError, StateFilter, StateReport, Watch, WatchUpdate,
+};
 use crate::systemd::{Event, Events, JobPath, Systemd, SystemdError, UnitStatus};
 
 /// How long a pass waits for the changes that follow the one that woke it.
@@ -217,8 +221,11 @@ impl NodeAgent {
     ) -> Result<Option<Statuses>> {
         let names: BTreeSet<String> = desired.keys().chain(self.files.keys()).cloned().collect();
         let statuses = self.statuses(&names).await?;
+        // A unit without a file here is not local, whatever systemd remembers of it: the plan
+        // loads it.
         let current: BTreeMap<String, LocalUnit> = names
             .iter()
+            .filter(|name| self.files.contains_key(*name))
             .map(|name| {
                 let local = LocalUnit {
                     file_hash: self.files.get(name).filter(|h| !h.is_empty()).cloned(),
@@ -252,25 +259,41 @@ impl NodeAgent {
             })
             .collect();
         self.unload(&unloads, &statuses).await?;
+        let loads: Vec<&str> = rest
+            .iter()
+            .filter_map(|task| match task {
+                Task::Load { unit, .. } => Some(unit.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.load(&loads, desired).await?;
+        let mut starts = Vec::new();
         for task in rest {
             match task {
                 Task::Unload { .. } => unreachable!("unloads were partitioned out"),
-                Task::Load { unit, .. } => self.load(unit, &desired[unit]).await?,
+                Task::Load { .. } => {}
                 Task::Reload => self.systemd.reload().await?,
                 Task::Stop { unit, .. } => {
                     self.systemd.stop(unit).await?;
                 }
-                Task::Start { unit, revision, .. } => match self.systemd.start(unit).await {
-                    Ok(job) => {
-                        self.starting.insert(job, (unit.clone(), *revision));
-                    }
-                    Err(error) => {
-                        tracing::warn!("node: start {unit}: {error}");
-                        self.launched.insert(unit.clone(), *revision);
-                    }
-                },
+                Task::Start { unit, revision, .. } => starts.push((unit, *revision)),
                 Task::Record { unit, revision, .. } => {
                     self.launched.insert(unit.clone(), *revision);
+                }
+            }
+        }
+        // Every start is asked for at once: systemd queues the jobs, the answers come as they
+        // may, and each job's end arrives as a signal.
+        let systemd = &self.systemd;
+        let jobs = join_all(starts.iter().map(|(unit, _)| systemd.start(unit))).await;
+        for ((unit, revision), job) in starts.into_iter().zip(jobs) {
+            match job {
+                Ok(job) => {
+                    self.starting.insert(job, (unit.clone(), revision));
+                }
+                Err(error) => {
+                    tracing::warn!("node: start {unit}: {error}");
+                    self.launched.insert(unit.clone(), revision);
                 }
             }
         }
@@ -327,30 +350,43 @@ impl NodeAgent {
         Ok(())
     }
 
-    /// Writes `unit`'s file (atomically: a temporary file renamed into place) and links it into
-    /// systemd; enables it for this boot when it has an `[Install]` section, as fleet did.
-    async fn load(&mut self, unit: &str, assignment: &Assignment) -> Result<()> {
-        let checked = match Unit::check(unit, unit, assignment.contents.as_bytes()) {
-            Ok(checked) => checked,
-            Err(diagnostics) => {
-                let problems: Vec<String> = diagnostics
-                    .sorted()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                tracing::error!("node: cannot load {unit}: {}", problems.join("; "));
-                return Ok(());
+    /// Writes the files of `units` (each atomically: a temporary file renamed into place) and
+    /// links them into systemd in one call; enables for this boot those with an `[Install]`
+    /// section, as fleet did. A unit whose contents do not check is left out, with an error.
+    async fn load(&mut self, units: &[&str], desired: &BTreeMap<String, Assignment>) -> Result<()> {
+        let mut linked = Vec::new();
+        let mut enabled = Vec::new();
+        for &unit in units {
+            let assignment = &desired[unit];
+            let checked = match Unit::check(unit, unit, assignment.contents.as_bytes()) {
+                Ok(checked) => checked,
+                Err(diagnostics) => {
+                    let problems: Vec<String> = diagnostics
+                        .sorted()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    tracing::error!("node: cannot load {unit}: {}", problems.join("; "));
+                    continue;
+                }
+            };
+            let path = self.units_dir.join(unit);
+            write_atomically(
+                &path,
+                render_unit_file(&assignment.hash, &checked).as_bytes(),
+            )?;
+            self.files
+                .insert((*unit).to_owned(), assignment.hash.clone());
+            if checked.systemd_unit().has_section("Install") {
+                enabled.push(path.clone());
             }
-        };
-        let path = self.units_dir.join(unit);
-        write_atomically(
-            &path,
-            render_unit_file(&assignment.hash, &checked).as_bytes(),
-        )?;
-        self.files.insert(unit.to_owned(), assignment.hash.clone());
-        self.systemd.link_runtime(&[&path]).await?;
-        if checked.systemd_unit().has_section("Install") {
-            self.systemd.enable_runtime(&[&path]).await?;
+            linked.push(path);
+        }
+        if !linked.is_empty() {
+            self.systemd.link_runtime(&linked).await?;
+        }
+        if !enabled.is_empty() {
+            self.systemd.enable_runtime(&enabled).await?;
         }
         Ok(())
     }
@@ -366,6 +402,7 @@ impl NodeAgent {
                 self.statuses(&names).await?
             }
         };
+        let mut changed = Vec::new();
         for (name, hash) in &self.files {
             let Some(status) = statuses.get(name) else {
                 continue;
@@ -378,8 +415,7 @@ impl NodeAgent {
                 launched_revision: self.launched.get(name).copied().unwrap_or(0),
             };
             if self.published.get(name) != Some(&state) {
-                presence.put_state(name, &state).await?;
-                self.published.insert(name.clone(), state);
+                changed.push((name.clone(), state));
             }
         }
         let gone: Vec<String> = self
@@ -388,8 +424,14 @@ impl NodeAgent {
             .filter(|name| !self.files.contains_key(*name))
             .cloned()
             .collect();
+        let reports: Vec<StateReport> = changed
+            .iter()
+            .map(|(unit, state)| StateReport::Put { unit, state })
+            .chain(gone.iter().map(|unit| StateReport::Withdraw { unit }))
+            .collect();
+        presence.report(&reports).await?;
+        self.published.extend(changed);
         for name in gone {
-            presence.delete_state(&name).await?;
             self.published.remove(&name);
         }
         Ok(())

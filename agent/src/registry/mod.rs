@@ -38,7 +38,7 @@ pub use error::{RegistryError, Result, StaleUnit};
 pub use keepalive::{LeaseStatus, LossCause};
 pub use kv::Versioned;
 pub use machines::{Machine, MachineList};
-pub use presence::Presence;
+pub use presence::{Presence, StateReport};
 pub use schedule::{Applied, ScheduleOp};
 pub use snapshot::{ClusterSnapshot, ScheduleSnapshot};
 pub use states::{StateEntry, StateFilter, StateList};

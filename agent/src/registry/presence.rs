@@ -15,12 +15,38 @@ use tokio::time::Instant;
 
 use crate::cluster::model::{MachineRecord, ReportedState};
 
+use super::batch::{self, WriteSize};
 use super::client::Registry;
 use super::counters::RequestKind;
 use super::error::{RegistryError, Result};
 use super::keepalive::{KeepAlive, LeaseStatus};
 use super::keys::is_segment;
 use super::kv::{decode, encode, first_kv, revision_of};
+
+/// A change of a unit's state on this machine, for [`Presence::report`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateReport<'a> {
+    /// The unit's state is now `state`.
+    Put {
+        /// The unit.
+        unit: &'a str,
+        /// Its state.
+        state: &'a ReportedState,
+    },
+    /// The unit is no longer on this machine.
+    Withdraw {
+        /// The unit.
+        unit: &'a str,
+    },
+}
+
+impl StateReport<'_> {
+    fn unit(&self) -> &str {
+        match self {
+            StateReport::Put { unit, .. } | StateReport::Withdraw { unit } => unit,
+        }
+    }
+}
 
 /// This machine's registration, kept alive until it is dropped (the lease then expires after its
 /// TTL, as when the agent crashes) or [`Presence::leave`] revokes it.
@@ -123,21 +149,54 @@ impl Presence {
     /// Writes this machine's state of `unit` (`states/<self>/<unit>`) under the lease. Returns
     /// the write's revision.
     pub async fn put_state(&self, unit: &str, state: &ReportedState) -> Result<i64> {
-        let key = self.state_key(unit)?;
-        let options = PutOptions::new().with_lease(self.lease);
-        let response = self
-            .registry
-            .put(&key, encode(state), Some(options))
-            .await
-            .map_err(|error| error.or_lease_lost(&self.id, self.lease))?;
-        Ok(revision_of(response.header()))
+        self.report(&[StateReport::Put { unit, state }]).await
     }
 
-    /// Deletes this machine's state of `unit`; `false` if there was none.
-    pub async fn delete_state(&self, unit: &str) -> Result<bool> {
-        let key = self.state_key(unit)?;
-        let response = self.registry.delete(&key, None).await?;
-        Ok(response.deleted() > 0)
+    /// Writes and withdraws this machine's unit states under the lease, as few transactions as
+    /// etcd takes (a hundred units that changed at once are one write). Returns the revision of
+    /// the last write, 0 when there was nothing to write.
+    pub async fn report(&self, reports: &[StateReport<'_>]) -> Result<i64> {
+        let writes = reports
+            .iter()
+            .map(|report| {
+                let key = self.state_key(report.unit())?;
+                let value = match report {
+                    StateReport::Put { state, .. } => Some(encode(state)),
+                    StateReport::Withdraw { .. } => None,
+                };
+                Ok((key, value))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sizes: Vec<WriteSize> = writes
+            .iter()
+            .map(|(key, value)| WriteSize {
+                key,
+                bytes: key.len() + value.as_ref().map_or(0, Vec::len),
+            })
+            .collect();
+        let batches = batch::split(&sizes).map_err(|key| RegistryError::DuplicateOperation {
+            key: key.to_owned(),
+        })?;
+        let mut revision = 0;
+        for range in batches {
+            // Errors name the batch's first key.
+            let key = writes[range.start].0.clone();
+            let ops = writes[range].iter().map(|(key, value)| match value {
+                Some(value) => TxnOp::put(
+                    key.as_str(),
+                    value.clone(),
+                    Some(PutOptions::new().with_lease(self.lease)),
+                ),
+                None => TxnOp::delete(key.as_str(), None),
+            });
+            let response = self
+                .registry
+                .txn(&key, Txn::new().and_then(ops.collect::<Vec<_>>()))
+                .await
+                .map_err(|error| error.or_lease_lost(&self.id, self.lease))?;
+            revision = revision_of(response.header());
+        }
+        Ok(revision)
     }
 
     fn state_key(&self, unit: &str) -> Result<String> {
