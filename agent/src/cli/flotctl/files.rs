@@ -1,6 +1,7 @@
 //! Where the unit a `flotctl` argument names comes from: a local file, or a template in the
 //! cluster or beside the argument (fleetctl's order), checked before anything is sent.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use unitgen::name::{mangle, UnitName};
@@ -8,7 +9,7 @@ use unitgen::unit::Unit;
 
 use super::Result;
 use crate::api::client::Client;
-use crate::api::types::{file_of, unit_path};
+use crate::api::types::{file_of, unit_path, Unit as ApiUnit};
 
 /// The unit an argument names and the local file that may hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,41 +86,68 @@ pub fn local(argument: &Argument) -> Result<Option<Found>> {
     }))
 }
 
-/// The unit to create for `argument`: its local file; or, for an instance `app@1.service`, the
-/// template `app@.service` from the cluster, else from beside the argument.
-pub async fn find(client: &Client, argument: &Argument) -> Result<Found> {
-    if let Some(found) = local(argument)? {
-        return Ok(found);
+/// Finds the units to create, asking the cluster for each template once however many of its
+/// instances are started.
+pub struct Finder<'a> {
+    client: &'a Client,
+    /// A template's text in the cluster, `None` when the cluster has no such template.
+    templates: HashMap<String, Option<String>>,
+}
+
+impl<'a> Finder<'a> {
+    /// A finder asking `client`.
+    pub fn new(client: &'a Client) -> Finder<'a> {
+        Finder {
+            client,
+            templates: HashMap::new(),
+        }
     }
-    let name = UnitName::parse(&argument.name)
-        .map_err(|e| anyhow::anyhow!("invalid unit name {:?}: {e}", argument.name))?;
-    let Some(template) = name.template_name() else {
-        anyhow::bail!(
-            "unit {} is not in the cluster and there is no unit file {}",
-            argument.name,
-            argument.path.display()
-        );
-    };
-    match client
-        .get::<crate::api::types::Unit>(&unit_path(template.as_str()))
-        .await
-    {
-        Ok(unit) => {
-            let text = file_of(template.as_str(), &unit.options).normalized();
+
+    /// The unit to create for `argument`: its local file; or, for an instance `app@1.service`,
+    /// the template `app@.service` from the cluster, else from beside the argument.
+    pub async fn find(&mut self, argument: &Argument) -> Result<Found> {
+        if let Some(found) = local(argument)? {
+            return Ok(found);
+        }
+        let name = UnitName::parse(&argument.name)
+            .map_err(|e| anyhow::anyhow!("invalid unit name {:?}: {e}", argument.name))?;
+        let Some(template) = name.template_name() else {
+            anyhow::bail!(
+                "unit {} is not in the cluster and there is no unit file {}",
+                argument.name,
+                argument.path.display()
+            );
+        };
+        if let Some(text) = self.cluster_template(template.as_str()).await? {
             let origin = format!("template {template} in the cluster");
             return Ok(Found {
                 unit: check(&origin, &argument.name, text.as_bytes())?,
                 origin,
             });
         }
-        Err(e) if e.status() == Some(hyper::StatusCode::NOT_FOUND) => {}
-        Err(e) => return Err(e.into()),
+        template_beside(argument, template.as_str())
     }
+
+    async fn cluster_template(&mut self, template: &str) -> Result<Option<&String>> {
+        if !self.templates.contains_key(template) {
+            let text = match self.client.get::<ApiUnit>(&unit_path(template)).await {
+                Ok(unit) => Some(file_of(template, &unit.options).normalized()),
+                Err(e) if e.status() == Some(hyper::StatusCode::NOT_FOUND) => None,
+                Err(e) => return Err(e.into()),
+            };
+            self.templates.insert(template.to_owned(), text);
+        }
+        Ok(self.templates[template].as_ref())
+    }
+}
+
+/// The template `template` of `argument`'s instance, from the file beside the argument.
+fn template_beside(argument: &Argument, template: &str) -> Result<Found> {
     let beside = argument
         .path
         .parent()
         .unwrap_or(Path::new(""))
-        .join(template.as_str());
+        .join(template);
     match std::fs::read(&beside) {
         Ok(text) => {
             let origin = beside.display().to_string();
