@@ -8,7 +8,7 @@
 //! environment. The kernel side (bridge, veth, firewall) sits beside them.
 
 //pub mod files;
-//pub mod ipam;
+pub mod ipam;
 //pub mod links;
 pub mod ports;
 //pub mod store;
