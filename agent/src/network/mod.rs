@@ -11,4 +11,4 @@
 pub mod ipam;
 //pub mod links;
 pub mod ports;
-//pub mod store;
+pub mod store;
