@@ -7,7 +7,7 @@
 //! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`; [`links`] is docker's `--link`
 //! environment. The kernel side (bridge, veth, firewall) sits beside them.
 
-//pub mod files;
+pub mod files;
 pub mod ipam;
 //pub mod links;
 pub mod ports;
