@@ -135,12 +135,9 @@ impl fmt::Display for Role {
 }
 
 /// A transport protocol a port can be published for.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    #[default]
     Tcp,
     Udp,
     Sctp,
