@@ -15,6 +15,7 @@ pub mod containers;
 pub mod daemon;
 pub mod engine;
 pub mod logs;
+pub mod network;
 pub mod node;
 pub mod notify;
 pub mod random;
