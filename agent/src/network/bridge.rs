@@ -38,7 +38,7 @@ pub enum BridgeError {
         /// The bridge.
         bridge: String,
         /// The kernel's answer.
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     /// An interface of that name exists and is something else.
     #[error("interface {name} exists and is not a bridge")]
@@ -207,7 +207,7 @@ fn request(action: &str, bridge: &str, source: rtnetlink::Error) -> BridgeError 
     BridgeError::Request {
         action: action.to_owned(),
         bridge: bridge.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

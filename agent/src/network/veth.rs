@@ -79,7 +79,7 @@ pub enum VethError {
         /// The interface.
         interface: String,
         /// The kernel's answer.
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     /// The kernel refused a request inside the container's namespace.
     #[error("cannot {action} in network namespace {}: {source}", path.display())]
@@ -89,7 +89,7 @@ pub enum VethError {
         /// The nsfs file.
         path: PathBuf,
         /// The kernel's answer.
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     /// The configuring thread panicked.
     #[error("the thread configuring network namespace {} panicked", path.display())]
@@ -368,7 +368,7 @@ impl Sides<'_> {
         VethError::Container {
             action: action.to_owned(),
             path: self.path.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -401,7 +401,7 @@ fn on_host(action: &str, interface: &str, source: rtnetlink::Error) -> VethError
     VethError::Host {
         action: action.to_owned(),
         interface: interface.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

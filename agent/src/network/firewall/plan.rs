@@ -258,6 +258,20 @@ mod tests {
             .collect()
     }
 
+    /// The deletions of the rules of `kernel` with these handles, as [`summary`] shows them.
+    fn deletes(kernel: &Installed, handles: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        handles
+            .map(|handle| {
+                let rule = kernel
+                    .rules
+                    .iter()
+                    .find(|rule| rule.handle == handle)
+                    .unwrap();
+                format!("delete rule {} {handle}", rule.chain)
+            })
+            .collect()
+    }
+
     fn adds(group: &Group) -> Vec<String> {
         group
             .rules
@@ -305,7 +319,7 @@ mod tests {
         let kernel = installed(&[&base, &net, &old]);
         let new = container("c1", 9090);
         let batch = plan(&kernel, &[base, new.clone()], Scope::Only(&new.owner));
-        let mut expected = vec!["delete rule publish 14".to_owned()];
+        let mut expected = deletes(&kernel, 14..=14);
         expected.extend(adds(&new));
         assert_eq!(summary(&batch), expected);
     }
@@ -323,12 +337,8 @@ mod tests {
         });
         kernel.chains.push("leftover".to_owned());
         let batch = plan(&kernel, &[base, one], Scope::Everything);
-        let mut expected: Vec<String> = (14..=21)
-            .map(|handle| {
-                format!("delete rule {}", kernel.rules[handle - 1].chain) + &format!(" {handle}")
-            })
-            .collect();
-        expected.insert(0, "delete rule publish 99".to_owned());
+        let mut expected = deletes(&kernel, 99..=99);
+        expected.extend(deletes(&kernel, 14..=21));
         expected.extend([
             "flush chain leftover".to_owned(),
             "delete chain leftover".to_owned(),
@@ -342,10 +352,7 @@ mod tests {
         let net = network("one", [10, 0, 0, 0]);
         let kernel = installed(&[&base, &base, &net]);
         let batch = plan(&kernel, &[base.clone(), net], Scope::Everything);
-        let mut expected: Vec<String> = kernel.rules[..10]
-            .iter()
-            .map(|rule| format!("delete rule {} {}", rule.chain, rule.handle))
-            .collect();
+        let mut expected = deletes(&kernel, 1..=10);
         expected.extend(adds(&base));
         assert_eq!(summary(&batch), expected);
     }
@@ -357,19 +364,19 @@ mod tests {
         let ctr = container("c1", 8080);
         let kernel = installed(&[&base, &net, &ctr]);
         // The container still uses it after the network goes (out of order, but kept).
-        let batch = plan(&kernel, &[base.clone()], Scope::Only(&net.owner));
-        assert_eq!(
-            summary(&batch),
-            (6..=13)
-                .map(|handle| format!(
-                    "delete rule {} {handle}",
-                    kernel.rules[handle as usize - 1].chain
-                ))
-                .collect::<Vec<_>>()
+        let batch = plan(
+            &kernel,
+            std::slice::from_ref(&base),
+            Scope::Only(&net.owner),
         );
+        assert_eq!(summary(&batch), deletes(&kernel, 6..=13));
         let last = installed(&[&base, &ctr]);
         assert_eq!(
-            summary(&plan(&last, &[base.clone()], Scope::Only(&ctr.owner))),
+            summary(&plan(
+                &last,
+                std::slice::from_ref(&base),
+                Scope::Only(&ctr.owner)
+            )),
             ["delete table"]
         );
         assert!(plan(&Installed::default(), &[base], Scope::Only(&ctr.owner)).is_empty());
