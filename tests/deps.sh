@@ -8,6 +8,7 @@ FLOTILLA_DEBS=(
   util-linux          # unshare, nsenter
   attr                # getfattr: the tests read overlayfs xattrs of unpacked layers
   iproute2            # ip netns for the nodes' network namespaces
+  nftables            # nft: the engine's firewall (masquerading, published ports)
   ca-certificates
   # the registry client's tests: a real registry (distribution 2.8) and its htpasswd users, skopeo
   # to push test images, umoci as a peer that unpacks them, busybox-static for the image's root
