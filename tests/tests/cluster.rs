@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use flotilla_tests::cluster::{Cluster, ClusterConfig};
+use flotilla_tests::flotilla::busybox_tarball;
 
 /// A unit that runs until stopped.
 const SLEEPER: &str = "[Service]\nExecStart=/usr/bin/sleep infinity\n";
@@ -960,4 +961,47 @@ fn flotctl_reaches_a_remote_agent_over_mutual_tls_only() {
         String::from_utf8_lossy(&output.stderr).contains(&format!("agent at {endpoint}")),
         "{output:?}"
     );
+}
+
+#[test]
+fn a_container_unit_started_through_the_cluster_runs_its_container() {
+    let cluster = boot(1, &[]);
+    let node = cluster.node(1);
+    let scratch = tempfile::TempDir::new().expect("scratch");
+    let tarball = busybox_tarball(&scratch.path().join("rootfs"), &[]);
+    node.install(&tarball, "/var/tmp/bb.tar", 0o644)
+        .expect("install the image");
+    // overlayfs cannot take its upper directory from the node's overlay /var.
+    node.exec_ok(&["mkdir", "-p", "/var/lib/flotilla"])
+        .expect("mkdir");
+    node.exec_ok(&["mount", "-t", "tmpfs", "tmpfs", "/var/lib/flotilla"])
+        .expect("mount the data root");
+    node.exec_ok(&["flotilla", "import", "/var/tmp/bb.tar", "bb"])
+        .expect("import the image");
+    node.write(
+        "/root/units/web.container",
+        "[Unit]\nDescription=web in a container\n[Container]\nImage=bb\nName=web\n\
+         Exec=sleep 1000\n",
+    )
+    .expect("write the unit");
+    let started = flotctl(&cluster, 1, &["start", "/root/units/web.container"]);
+    assert!(
+        started.starts_with("Unit web.service launched on "),
+        "{started}"
+    );
+    let inspect = |node: &flotilla_tests::Node| -> serde_json::Value {
+        let text = node
+            .exec_ok(&["flotilla", "inspect", "web"])
+            .expect("inspect the container");
+        serde_json::from_str(&text).expect("inspect prints JSON")
+    };
+    let running = inspect(node);
+    assert_eq!(running[0]["State"]["Status"], "running");
+    assert_eq!(
+        running[0]["Flotilla"]["Supervisor"]["Pid"].to_string(),
+        main_pid(&cluster, 1, "web.service"),
+        "the unit's main process is the supervisor"
+    );
+    flotctl(&cluster, 1, &["stop", "web.service"]);
+    assert_eq!(inspect(node)[0]["State"]["Status"], "exited");
 }
