@@ -19,6 +19,7 @@ pub mod network;
 pub mod node;
 pub mod notify;
 pub mod random;
+pub mod records;
 pub mod registry;
 pub mod runtime;
 pub mod systemd;

@@ -6,13 +6,13 @@
 //! random hex digits. Removing a volume in use is refused: the caller names its users.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use image::store::fsutil::{fsync_dir, unique_name, write_atomic};
 use serde::{Deserialize, Serialize};
+
+use crate::records::{self, Entries, RecordError};
 
 /// The directory of volumes under the data root.
 const VOLUMES_DIR: &str = "volumes";
@@ -32,19 +32,8 @@ pub enum VolumeError {
     NotFound(String),
     #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
     InUse { name: String, users: Vec<String> },
-    #[error("cannot create {path}: {source}")]
-    Create { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("cannot remove {path}: {source}")]
-    Remove { path: PathBuf, source: io::Error },
-    #[error("invalid volume metadata {path}: {source}")]
-    Metadata {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("cannot read random bytes from /dev/urandom: {0}")]
     Random(io::Error),
 }
@@ -86,23 +75,21 @@ pub fn anonymous_name() -> Result<String> {
 /// The volumes under one data root.
 #[derive(Debug, Clone)]
 pub struct VolumeStore {
-    root: PathBuf,
+    entries: Entries,
 }
 
 impl VolumeStore {
     /// The volumes of `data_root` (`<data-root>/volumes`, made if missing).
     pub fn open(data_root: &Path) -> Result<VolumeStore> {
         let root = data_root.join(VOLUMES_DIR);
-        fs::create_dir_all(&root).map_err(|source| VolumeError::Create {
-            path: root.clone(),
-            source,
-        })?;
-        Ok(VolumeStore { root })
+        Ok(VolumeStore {
+            entries: Entries::open(root, METADATA_FILE, "volume metadata")?,
+        })
     }
 
     /// The directory of volumes.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.entries.root()
     }
 
     /// Creates the volume `name` with `labels`; an existing volume of that name is returned
@@ -127,25 +114,15 @@ impl VolumeStore {
             Err(VolumeError::NotFound(_)) => {}
             found => return found,
         }
-        let dir = self.root.join(name);
-        let data = dir.join(DATA_DIR);
-        fs::create_dir_all(&data).map_err(|source| VolumeError::Create {
-            path: data.clone(),
-            source,
-        })?;
+        let data = self.entries.dir(name).join(DATA_DIR);
+        records::create_dir(&data)?;
         let metadata = Metadata {
             created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             labels,
             driver: LOCAL_DRIVER.to_owned(),
             anonymous,
         };
-        let path = dir.join(METADATA_FILE);
-        let json =
-            serde_json::to_vec_pretty(&metadata).map_err(|source| VolumeError::Metadata {
-                path: path.clone(),
-                source,
-            })?;
-        write_atomic(&path, &json).map_err(|source| VolumeError::Write { path, source })?;
+        self.entries.write(name, &metadata)?;
         Ok(Volume {
             name: name.to_owned(),
             mountpoint: data,
@@ -158,20 +135,13 @@ impl VolumeStore {
         if !valid_name(name) {
             return Err(VolumeError::InvalidName(name.to_owned()));
         }
-        let dir = self.root.join(name);
-        let path = dir.join(METADATA_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(VolumeError::NotFound(name.to_owned()))
-            }
-            Err(source) => return Err(VolumeError::Read { path, source }),
-        };
-        let metadata = serde_json::from_slice(&bytes)
-            .map_err(|source| VolumeError::Metadata { path, source })?;
+        let metadata = self
+            .entries
+            .read(name)?
+            .ok_or_else(|| VolumeError::NotFound(name.to_owned()))?;
         Ok(Volume {
             name: name.to_owned(),
-            mountpoint: dir.join(DATA_DIR),
+            mountpoint: self.entries.dir(name).join(DATA_DIR),
             metadata,
         })
     }
@@ -179,20 +149,8 @@ impl VolumeStore {
     /// All volumes, by name. Directories without metadata (not made by this store) are not
     /// volumes.
     pub fn list(&self) -> Result<Vec<Volume>> {
-        let read_error = |source| VolumeError::Read {
-            path: self.root.clone(),
-            source,
-        };
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(read_error)? {
-            let name = entry.map_err(read_error)?.file_name();
-            if let Some(name) = name.to_str().filter(|n| valid_name(n)) {
-                names.push(name.to_owned());
-            }
-        }
-        names.sort();
         let mut volumes = Vec::new();
-        for name in names {
+        for name in self.entries.names()? {
             match self.get(&name) {
                 Err(VolumeError::NotFound(_)) => {}
                 found => volumes.push(found?),
@@ -212,25 +170,14 @@ impl VolumeStore {
                 users: users.to_vec(),
             });
         }
-        let dir = self.root.join(name);
-        let doomed = self.root.join(unique_name(&format!(".removing-{name}")));
-        fs::rename(&dir, &doomed).map_err(|source| VolumeError::Remove {
-            path: dir.clone(),
-            source,
-        })?;
-        fsync_dir(&self.root).map_err(|source| VolumeError::Write {
-            path: self.root.clone(),
-            source,
-        })?;
-        fs::remove_dir_all(&doomed).map_err(|source| VolumeError::Remove {
-            path: doomed,
-            source,
-        })
+        Ok(self.entries.remove(name)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn store() -> (tempfile::TempDir, VolumeStore) {

@@ -20,18 +20,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use image::store::fsutil::write_atomic;
 use image::store::lock::FileLock;
 use serde::{Deserialize, Serialize};
 
+use crate::records::{self, RecordError};
+
 /// The addresses of one network, in its directory.
 const STATE_FILE: &str = "ipam.json";
+/// What [`STATE_FILE`] holds, for errors.
+const STATE_WHAT: &str = "address state";
 /// The lock around each change of [`STATE_FILE`].
 const LOCK_FILE: &str = "ipam.lock";
 /// The longest prefix that leaves room for a gateway and one container.
@@ -50,15 +52,8 @@ pub enum IpamError {
     Exhausted(Subnet),
     #[error("cannot lock {path}: {source}")]
     Lock { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("invalid address state {path}: {source}")]
-    State {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// A `Result` whose error is [`IpamError`].
@@ -289,40 +284,27 @@ impl Ipam {
         let mut state = self.read()?;
         let (result, changed) = edit(&mut state)?;
         if changed {
-            let path = self.dir.join(STATE_FILE);
-            let json = serde_json::to_vec_pretty(&state).map_err(|source| IpamError::State {
-                path: path.clone(),
-                source,
-            })?;
-            write_atomic(&path, &json).map_err(|source| IpamError::Write { path, source })?;
+            records::write(&self.dir.join(STATE_FILE), STATE_WHAT, &state)?;
         }
         Ok(result)
     }
 
     fn lock(&self) -> Result<FileLock> {
-        fs::create_dir_all(&self.dir).map_err(|source| IpamError::Write {
-            path: self.dir.clone(),
-            source,
-        })?;
+        records::create_dir(&self.dir)?;
         let path = self.dir.join(LOCK_FILE);
         FileLock::exclusive(&path).map_err(|source| IpamError::Lock { path, source })
     }
 
     /// The state; a network that never gave out an address has no file yet.
     fn read(&self) -> Result<State> {
-        let path = self.dir.join(STATE_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| IpamError::State { path, source })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(IpamError::Read { path, source }),
-        }
+        let state = records::read(&self.dir.join(STATE_FILE), STATE_WHAT)?;
+        Ok(state.unwrap_or_default())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::process::Command;
     use std::sync::Arc;
     use std::thread;

@@ -17,18 +17,17 @@
 //! naming the containers that use it.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use image::store::fsutil::{fsync_dir, unique_name, write_atomic};
 use image::store::lock::FileLock;
 use serde::{Deserialize, Serialize};
 
 use super::ipam::{Ipam, Subnet};
 use crate::engine::options::is_object_name;
+use crate::records::{Entries, RecordError};
 
 /// The directory of networks under the data root.
 const NETWORKS_DIR: &str = "networks";
@@ -85,21 +84,10 @@ pub enum NetworkError {
     },
     #[error("cannot create network {name}: no free /{USER_PREFIX} left in {USER_POOL}")]
     PoolExhausted { name: String },
-    #[error("cannot create {path}: {source}")]
-    Create { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
-    #[error("cannot remove {path}: {source}")]
-    Remove { path: PathBuf, source: io::Error },
     #[error("cannot lock {path}: {source}")]
     Lock { path: PathBuf, source: io::Error },
-    #[error("invalid network record {path}: {source}")]
-    Record {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("cannot read random bytes from /dev/urandom: {0}")]
     Random(io::Error),
 }
@@ -165,18 +153,16 @@ pub fn pick_subnet(pool: Subnet, prefix: u8, taken: &[Subnet]) -> Option<Subnet>
 /// The networks under one data root.
 #[derive(Debug, Clone)]
 pub struct NetworkStore {
-    root: PathBuf,
+    entries: Entries,
 }
 
 impl NetworkStore {
     /// The networks of `data_root` (`<data-root>/networks`, made if missing).
     pub fn open(data_root: &Path) -> Result<NetworkStore> {
         let root = data_root.join(NETWORKS_DIR);
-        fs::create_dir_all(&root).map_err(|source| NetworkError::Create {
-            path: root.clone(),
-            source,
-        })?;
-        Ok(NetworkStore { root })
+        Ok(NetworkStore {
+            entries: Entries::open(root, RECORD_FILE, "network record")?,
+        })
     }
 
     /// The default network `bridge` with `subnet` (from the agent's config; its gateway is
@@ -301,36 +287,21 @@ impl NetworkStore {
                 users,
             });
         }
-        let dir = self.root.join(&network.name);
-        let doomed = self
-            .root
-            .join(unique_name(&format!(".removing-{}", network.name)));
-        fs::rename(&dir, &doomed).map_err(|source| NetworkError::Remove {
-            path: dir.clone(),
-            source,
-        })?;
-        fsync_dir(&self.root).map_err(|source| NetworkError::Write {
-            path: self.root.clone(),
-            source,
-        })?;
-        fs::remove_dir_all(&doomed).map_err(|source| NetworkError::Remove {
-            path: doomed,
-            source,
-        })?;
+        self.entries.remove(&network.name)?;
         Ok(network)
     }
 
     /// The addresses of `network`.
     pub fn ipam(&self, network: &Network) -> Ipam {
         Ipam::new(
-            &self.root.join(&network.name),
+            &self.entries.dir(&network.name),
             network.subnet,
             network.gateway,
         )
     }
 
     fn lock(&self) -> Result<FileLock> {
-        let path = self.root.join(LOCK_FILE);
+        let path = self.entries.root().join(LOCK_FILE);
         FileLock::exclusive(&path).map_err(|source| NetworkError::Lock { path, source })
     }
 
@@ -354,20 +325,8 @@ impl NetworkStore {
     /// All networks, by name. Directories without a record are not networks (a removal
     /// renames the directory away first).
     pub fn list(&self) -> Result<Vec<Network>> {
-        let read_error = |source| NetworkError::Read {
-            path: self.root.clone(),
-            source,
-        };
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(read_error)? {
-            let name = entry.map_err(read_error)?.file_name();
-            if let Some(name) = name.to_str().filter(|n| is_object_name(n)) {
-                names.push(name.to_owned());
-            }
-        }
-        names.sort();
         let mut networks = Vec::new();
-        for name in names {
+        for name in self.entries.names()? {
             match self.read(&name) {
                 Err(NetworkError::NotFound(_)) => {}
                 found => networks.push(found?),
@@ -381,29 +340,13 @@ impl NetworkStore {
         if !is_object_name(name) {
             return Err(NetworkError::NotFound(name.to_owned()));
         }
-        let path = self.root.join(name).join(RECORD_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(NetworkError::NotFound(name.to_owned()))
-            }
-            Err(source) => return Err(NetworkError::Read { path, source }),
-        };
-        serde_json::from_slice(&bytes).map_err(|source| NetworkError::Record { path, source })
+        self.entries
+            .read(name)?
+            .ok_or_else(|| NetworkError::NotFound(name.to_owned()))
     }
 
     fn write(&self, network: &Network) -> Result<()> {
-        let dir = self.root.join(&network.name);
-        fs::create_dir_all(&dir).map_err(|source| NetworkError::Create {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join(RECORD_FILE);
-        let json = serde_json::to_vec_pretty(network).map_err(|source| NetworkError::Record {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomic(&path, &json).map_err(|source| NetworkError::Write { path, source })
+        Ok(self.entries.write(&network.name, network)?)
     }
 }
 
@@ -431,6 +374,8 @@ fn new_network(
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn store() -> (tempfile::TempDir, NetworkStore) {
