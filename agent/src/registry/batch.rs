@@ -1,11 +1,13 @@
-//! Splitting the scheduler's writes into etcd transactions etcd accepts: at most
-//! [`MAX_OPS`] writes and about [`MAX_BYTES`] of keys and values each (etcd's defaults are 128
-//! operations per branch, `--max-txn-ops`, and 1.5 MiB per request, `--max-request-bytes`; the
-//! margin leaves room for the compares), and no key written twice (etcd refuses a transaction
-//! that does). Pure.
+//! Splitting writes (the scheduler's assignments, a machine's state reports) into transactions
+//! etcd accepts: at most [`MAX_OPS`] writes and about [`MAX_BYTES`] of keys and values each
+//! (etcd's defaults are 128 operations per branch, `--max-txn-ops`, and 1.5 MiB per request,
+//! `--max-request-bytes`; the margin leaves room for the compares), and no key written twice
+//! (etcd refuses a transaction that does). Pure.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
+
+use super::error::RegistryError;
 
 /// Writes per transaction: with one compare per distinct unit plus the leader's, the compares
 /// stay within etcd's 128 too.
@@ -20,6 +22,23 @@ pub struct WriteSize<'a> {
     pub key: &'a str,
     /// Key plus value bytes.
     pub bytes: usize,
+}
+
+/// [`split`] for writes given as (key, value size; 0 for a delete), with a key written twice
+/// as [`RegistryError::DuplicateOperation`].
+pub(super) fn transactions<'a>(
+    writes: impl IntoIterator<Item = (&'a str, usize)>,
+) -> Result<Vec<Range<usize>>, RegistryError> {
+    let sizes: Vec<WriteSize> = writes
+        .into_iter()
+        .map(|(key, value)| WriteSize {
+            key,
+            bytes: key.len() + value,
+        })
+        .collect();
+    split(&sizes).map_err(|key| RegistryError::DuplicateOperation {
+        key: key.to_owned(),
+    })
 }
 
 /// Consecutive runs of `writes` that each fit one transaction, in order; `Err(key)` names a key

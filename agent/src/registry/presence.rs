@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::cluster::model::{MachineRecord, ReportedState};
 
-use super::batch::{self, WriteSize};
+use super::batch;
 use super::client::Registry;
 use super::counters::RequestKind;
 use super::error::{RegistryError, Result};
@@ -167,16 +167,11 @@ impl Presence {
                 Ok((key, value))
             })
             .collect::<Result<Vec<_>>>()?;
-        let sizes: Vec<WriteSize> = writes
-            .iter()
-            .map(|(key, value)| WriteSize {
-                key,
-                bytes: key.len() + value.as_ref().map_or(0, Vec::len),
-            })
-            .collect();
-        let batches = batch::split(&sizes).map_err(|key| RegistryError::DuplicateOperation {
-            key: key.to_owned(),
-        })?;
+        let batches = batch::transactions(
+            writes
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_ref().map_or(0, Vec::len))),
+        )?;
         let mut revision = 0;
         for range in batches {
             // Errors name the batch's first key.

@@ -14,7 +14,7 @@ use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp};
 
 use crate::cluster::model::Assignment;
 
-use super::batch::{self, WriteSize};
+use super::batch;
 use super::client::Registry;
 use super::election::{LeaderRecord, Leadership};
 use super::error::{RegistryError, Result, StaleUnit};
@@ -99,16 +99,11 @@ impl Registry {
             .iter()
             .map(|op| op.write(self))
             .collect::<Result<Vec<_>>>()?;
-        let sizes: Vec<WriteSize> = writes
-            .iter()
-            .map(|write| WriteSize {
-                key: &write.key,
-                bytes: write.key.len() + write.value.as_ref().map_or(0, Vec::len),
-            })
-            .collect();
-        let batches = batch::split(&sizes).map_err(|key| RegistryError::DuplicateOperation {
-            key: key.to_owned(),
-        })?;
+        let batches = batch::transactions(
+            writes
+                .iter()
+                .map(|write| (write.key.as_str(), write.value.as_ref().map_or(0, Vec::len))),
+        )?;
         let mut applied = Applied {
             batches: 0,
             revision: 0,
