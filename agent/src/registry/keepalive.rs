@@ -136,6 +136,7 @@ impl Keeper {
             let renewal = tokio::time::timeout_at(deadline, self.renew())
                 .await
                 .unwrap_or(Renewal::Failed);
+            let failed = matches!(renewal, Renewal::Failed);
             let cause = match renewal {
                 Renewal::Renewed(ttl) => {
                     self.renewed = Instant::now();
@@ -164,11 +165,7 @@ impl Keeper {
                 return;
             }
             // After a failure, try again soon: the TTL is all the time there is.
-            let interval = if self.stream.is_some() {
-                self.ttl / 3
-            } else {
-                self.ttl / 15
-            };
+            let interval = if failed { self.ttl / 15 } else { self.ttl / 3 };
             let next = (Instant::now() + interval).min(self.renewed + self.ttl);
             tokio::time::sleep_until(next).await;
         }
