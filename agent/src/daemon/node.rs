@@ -246,41 +246,31 @@ impl NodeAgent {
         for task in &tasks {
             tracing::info!("node: {task}");
         }
-        // Unloads come first in a plan: their stops are issued together and their files removed
-        // once every stop has ended, before anything is loaded.
-        let (unloads, rest): (Vec<&Task>, Vec<&Task>) = tasks
-            .iter()
-            .partition(|task| matches!(task, Task::Unload { .. }));
-        let unloads: Vec<&str> = unloads
-            .iter()
-            .filter_map(|task| match task {
-                Task::Unload { unit, .. } => Some(unit.as_str()),
-                _ => None,
-            })
-            .collect();
-        self.unload(&unloads, &statuses).await?;
-        let loads: Vec<&str> = rest
-            .iter()
-            .filter_map(|task| match task {
-                Task::Load { unit, .. } => Some(unit.as_str()),
-                _ => None,
-            })
-            .collect();
-        self.load(&loads, desired).await?;
-        let mut starts = Vec::new();
-        for task in rest {
+        // The plan runs kind by kind, in its order: unloads (their stops issued together, their
+        // files removed once every stop has ended), loads (linked in one call), the reload,
+        // stops, starts.
+        let (mut unloads, mut loads, mut stops, mut starts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut reload = false;
+        for task in &tasks {
             match task {
-                Task::Unload { .. } => unreachable!("unloads were partitioned out"),
-                Task::Load { .. } => {}
-                Task::Reload => self.systemd.reload().await?,
-                Task::Stop { unit, .. } => {
-                    self.systemd.stop(unit).await?;
-                }
+                Task::Unload { unit, .. } => unloads.push(unit.as_str()),
+                Task::Load { unit, .. } => loads.push(unit.as_str()),
+                Task::Reload => reload = true,
+                Task::Stop { unit, .. } => stops.push(unit),
                 Task::Start { unit, revision, .. } => starts.push((unit, *revision)),
                 Task::Record { unit, revision, .. } => {
                     self.launched.insert(unit.clone(), *revision);
                 }
             }
+        }
+        self.unload(&unloads, &statuses).await?;
+        self.load(&loads, desired).await?;
+        if reload {
+            self.systemd.reload().await?;
+        }
+        for unit in stops {
+            self.systemd.stop(unit).await?;
         }
         // Every start is asked for at once: systemd queues the jobs, the answers come as they
         // may, and each job's end arrives as a signal.
