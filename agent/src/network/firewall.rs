@@ -89,16 +89,8 @@ pub struct PublishedPort {
     pub protocol: Protocol,
 }
 
-/// A transport protocol a port can be published for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
+/// A transport protocol a port can be published for: the one `-p` parses.
+pub use super::ports::Protocol;
 
 /// Installs (or replaces) `network`'s rules.
 pub fn add_network_rules(network: &Network) -> Result<()> {

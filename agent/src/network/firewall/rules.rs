@@ -36,7 +36,7 @@ use nftables::expr::{
 use nftables::stmt::{JumpTarget, Match, Operator, Statement, NAT};
 use nftables::types::{NfChainType, NfHook};
 
-use super::{Network, Protocol, Publication};
+use super::{Network, Publication};
 
 /// nft refuses longer rule comments.
 const COMMENT_MAX: usize = 128;
@@ -296,7 +296,7 @@ pub fn container_group(publication: &Publication) -> Result<Group, RuleError> {
                 expr.push(is(field("ip", "daddr"), text(&port.host_ip.to_string())));
             }
             expr.push(is(
-                field(protocol_name(port.protocol), "dport"),
+                field(port.protocol.as_str(), "dport"),
                 Expression::Number(port.host_port.into()),
             ));
             expr.push(Statement::DNAT(Some(NAT {
@@ -309,14 +309,6 @@ pub fn container_group(publication: &Publication) -> Result<Group, RuleError> {
         })
         .collect();
     Group::new(Owner::Container(publication.container.clone()), rules)
-}
-
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    }
 }
 
 /// `address` with its host bits cleared.
@@ -405,7 +397,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::network::firewall::PublishedPort;
+    use crate::network::firewall::{Protocol, PublishedPort};
 
     fn network() -> Network {
         Network {
