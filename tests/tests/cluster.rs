@@ -376,10 +376,7 @@ fn killing_the_agent_restarts_no_unit_and_moves_nothing() {
             "{unit} was restarted"
         );
     }
-    let journal = cluster
-        .node(1)
-        .journal(&["-u", "flotilla.service", "--no-pager"])
-        .expect("journal");
+    let journal = agent_journal(&cluster, 1);
     assert!(
         !journal.contains("node: start a.service: unit revision"),
         "{journal}"
