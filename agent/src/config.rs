@@ -19,6 +19,7 @@
 //! insecure_registries = ["registry.lan:5000"] # as dockerd's --insecure-registry
 //! auth_file = "/etc/flotilla/auth.json"       # docker-style credentials
 //! max_concurrent_downloads = 3
+//! bridge_subnet = "10.222.0.0/16"             # the default bridge network's (flotilla0)
 //! ```
 //!
 //! Every key is optional. A missing file at the default path means the defaults; a missing file
@@ -117,6 +118,9 @@ pub struct EngineConfig {
     pub max_concurrent_downloads: Option<usize>,
     /// Attempts after the first for a failed request; default 4.
     pub retries: Option<u32>,
+    /// The subnet of the default bridge network (`flotilla0`); default 10.222.0.0/16, clear
+    /// of docker's 172.17.0.0/16 and podman's 10.88.0.0/16.
+    pub bridge_subnet: Option<crate::network::ipam::Subnet>,
 }
 
 impl EngineConfig {

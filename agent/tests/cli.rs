@@ -44,28 +44,6 @@ fn every_binary_has_help_and_version() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_exit_2() {
-    let cases: &[(&str, &[&str], &str)] = &[(
-        env!("CARGO_BIN_EXE_flotilla"),
-        &["network", "ls"],
-        "flotilla network: not available yet",
-    )];
-    for (binary, args, message) in cases {
-        let output = run(binary, args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{binary} {args:?}: {output:?}"
-        );
-        assert!(
-            text(&output.stderr).contains(message),
-            "{binary} {args:?}: {}",
-            text(&output.stderr)
-        );
-    }
-}
-
-#[test]
 fn flotctl_without_an_agent_says_where_it_looked() {
     let output = run(
         env!("CARGO_BIN_EXE_flotctl"),

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use agent::engine::image_config::ImageConfig;
 use agent::engine::options::{RunOptions, Volume, VolumeSource};
-use agent::engine::spec::{runtime_spec, Host, Ids};
+use agent::engine::spec::{runtime_spec, Host, Ids, NetworkSetup};
 use agent::runtime::{self, CgroupMembership, Launch, RootFs, RuntimeError, Stdio};
 use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{kill, Signal};
@@ -62,8 +62,11 @@ impl Bundle {
     fn new() -> Bundle {
         let dir = tempfile::tempdir().unwrap();
         busybox_image(&dir.path().join("lower"));
-        for sub in ["upper", "work", "rootfs", "volumes"] {
+        for sub in ["upper", "work", "rootfs", "volumes", "network"] {
             fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        for file in ["hosts", "hostname", "resolv.conf"] {
+            fs::write(dir.path().join("network").join(file), "").unwrap();
         }
         Bundle { dir }
     }
@@ -73,17 +76,23 @@ impl Bundle {
     }
 
     fn spec(&self, options: RunOptions) -> Spec {
+        let network_files = self.path("network");
         let ids = Ids {
             container_id: ID,
             name: "test",
             volumes_root: &self.path("volumes"),
+            network: NetworkSetup {
+                netns: None,
+                files: &network_files,
+                link_env: &[],
+            },
         };
         // docker's 1048576 open files, whatever this host allows: the runtime clamps.
         let host = Host {
             nofile_hard: DOCKER_NOFILE,
             hostname: "host",
         };
-        runtime_spec(
+        let mut spec = runtime_spec(
             &ImageConfig::default(),
             &RunOptions {
                 image: "busybox".to_owned(),
@@ -93,7 +102,19 @@ impl Bundle {
             &ids,
             &host,
         )
-        .unwrap()
+        .unwrap();
+        // A network namespace of its own, made by the runtime (the engine binds one first).
+        let mut linux = spec.linux().clone().unwrap();
+        let mut namespaces = linux.namespaces().clone().unwrap();
+        namespaces.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(oci_spec::runtime::LinuxNamespaceType::Network)
+                .build()
+                .unwrap(),
+        );
+        linux.set_namespaces(Some(namespaces));
+        spec.set_linux(Some(linux));
+        spec
     }
 
     fn lower(&self) -> Vec<PathBuf> {

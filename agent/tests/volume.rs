@@ -61,6 +61,9 @@ fn container_using(data_root: &Path, volume: &str) {
         stop_signal: "SIGTERM".to_owned(),
         log: None,
         cgroups: None,
+        endpoints: vec![],
+        exposed: vec![],
+        ports: vec![],
     };
     let dir = data_root.join("containers").join(USER_ID);
     std::fs::create_dir_all(&dir).unwrap();

@@ -14,10 +14,19 @@ use crate::built_binary;
 /// A data root (`DIR/data`) and configuration file (`DIR/flotilla.toml`, empty until
 /// [`Flotilla::configure`]) in a temporary directory, which is also `$HOME` for the commands, so
 /// no credentials file of the machine is read.
+///
+/// Made by [`Flotilla::with_own_network`], its commands (and so its containers' supervisors)
+/// run in a network namespace of their own, `flotilla-<pid>-engine<n>` (with `lo` up): its
+/// bridges, addresses and firewall table are the test's alone, and the namespace is "the host"
+/// its published ports are reached from.
 #[derive(Debug)]
 pub struct Flotilla {
     dir: TempDir,
+    netns: Option<String>,
 }
+
+/// Numbers the network namespaces of this process's [`Flotilla`]s.
+static NEXT_NETNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Default for Flotilla {
     fn default() -> Flotilla {
@@ -33,9 +42,56 @@ impl Flotilla {
     pub fn new() -> Flotilla {
         let flotilla = Flotilla {
             dir: TempDir::new().expect("a temporary directory"),
+            netns: None,
         };
         flotilla.configure("");
         flotilla
+    }
+
+    /// A new, empty data root whose commands run in a network namespace of their own.
+    ///
+    /// # Panics
+    /// If the namespace cannot be made.
+    pub fn with_own_network() -> Flotilla {
+        let name = format!(
+            "{}{}-engine{}",
+            crate::node::NETNS_PREFIX,
+            std::process::id(),
+            NEXT_NETNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        for args in [
+            vec!["netns", "add", name.as_str()],
+            vec!["-n", name.as_str(), "link", "set", "lo", "up"],
+        ] {
+            let status = Command::new("ip").args(&args).status().expect("run ip");
+            assert!(status.success(), "ip {args:?} failed");
+        }
+        let flotilla = Flotilla {
+            dir: TempDir::new().expect("a temporary directory"),
+            netns: Some(name),
+        };
+        flotilla.configure("");
+        flotilla
+    }
+
+    /// The network namespace's name ([`Flotilla::with_own_network`]).
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// `program ARGS` in this data root's network namespace (or the host's).
+    pub fn host_command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(name) => {
+                let mut command = Command::new("nsenter");
+                command
+                    .arg(format!("--net=/run/netns/{name}"))
+                    .arg("--")
+                    .arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
     }
 
     /// Replaces the configuration file's text.
@@ -58,7 +114,7 @@ impl Flotilla {
 
     /// `flotilla --data-root … --config … ARGS` with a clean environment for credentials.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(built_binary("flotilla"));
+        let mut command = self.host_command(&built_binary("flotilla").display().to_string());
         command
             .arg("--data-root")
             .arg(self.data_root())
@@ -204,6 +260,9 @@ impl Drop for Flotilla {
     fn drop(&mut self) {
         if self.data_root().join("containers").exists() {
             self.remove_all_containers();
+        }
+        if let Some(name) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
 }

@@ -13,9 +13,10 @@ use flotilla_tests::registry::{Auth, Registry};
 use flotilla_tests::test_image::{Format, TestImage};
 use serde_json::Value;
 
-/// A data root with the busybox image `bb` (CMD sh, `StopSignal` SIGTERM).
+/// A data root with the busybox image `bb` (CMD sh, `StopSignal` SIGTERM), in a network
+/// namespace of its own.
 fn engine() -> Flotilla {
-    let flotilla = Flotilla::new();
+    let flotilla = Flotilla::with_own_network();
     flotilla.busybox("bb", &[]);
     flotilla
 }
@@ -560,7 +561,19 @@ fn run_pulls_a_missing_image_first() {
     image.push(&registry, "app:1", Format::Oci).unwrap();
     let f = Flotilla::new();
     let name = format!("{}/app:1", registry.host());
-    let (code, out, err) = outcome(&f, &["run", "--rm", &name, "echo", "pulled and ran"]);
+    // The registry listens on the host's loopback: the container runs in the host's network.
+    let (code, out, err) = outcome(
+        &f,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            &name,
+            "echo",
+            "pulled and ran",
+        ],
+    );
     assert_eq!((code, out.as_str()), (0, "pulled and ran\n"), "{err}");
     assert!(
         err.contains(&format!("Unable to find image '{name}' locally")),

@@ -93,27 +93,16 @@ pub enum Command {
     /// Manage volumes (create, ls, rm, inspect, prune).
     #[command(subcommand)]
     Volume(engine::volume::VolumeCommand),
-    /// Manage networks.
-    Network(Rest),
+    /// Manage networks (create, ls, rm, inspect, connect, disconnect).
+    #[command(subcommand)]
+    Network(engine::network::NetworkCommand),
     /// Show a container's published ports.
-    Port(Rest),
+    Port(engine::port::PortArgs),
     /// Start the containers whose restart policy wants them back after a reboot.
     Boot(engine::boot::BootArgs),
     /// Supervise a container (started by `run -d` and `start`; not for people).
     #[command(hide = true)]
     Supervise(engine::supervise::SuperviseArgs),
-}
-
-/// The arguments of a command this build does not parse yet.
-#[derive(Debug, clap::Args)]
-pub struct Rest {
-    /// Arguments, as docker takes them.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARG"
-    )]
-    pub args: Vec<String>,
 }
 
 /// Runs `flotilla` with the given arguments; `command` is the subcommand's name as typed.
@@ -133,6 +122,8 @@ pub fn run(args: Flotilla, command: &str) -> ExitCode {
         Command::Export(a) => engine::export::run(&context, &a),
         Command::Import(a) => engine::import::run(&context, &a),
         Command::Volume(a) => engine::volume::run(&context, a),
+        Command::Network(a) => engine::network::run(&context, a),
+        Command::Port(a) => engine::port::run(&context, &a),
         Command::Run(a) => engine::run::run(&context, &a),
         Command::Create(a) => engine::run::run_create(&context, &a),
         Command::Start(a) => engine::start::run(&context, &a),
@@ -147,7 +138,6 @@ pub fn run(args: Flotilla, command: &str) -> ExitCode {
         Command::Ps(a) => engine::ps::run(&context, &a),
         Command::Exec(a) => engine::exec::run(&context, &a),
         Command::Inspect(a) => engine::inspect::run(&context, &a),
-        _ => return super::not_built("flotilla", command),
     };
     engine::finish(command, result)
 }

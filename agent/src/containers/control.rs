@@ -164,8 +164,8 @@ pub fn remove(
     remove_stopped(data_root, store, &record, volumes)
 }
 
-/// Removes a stopped container's directory, name, leftover cgroups and, with `volumes`, its
-/// anonymous volumes.
+/// Removes a stopped container's directory, name, leftover cgroups, network addresses and,
+/// with `volumes`, its anonymous volumes.
 pub fn remove_stopped(
     data_root: &Path,
     store: &ContainerStore,
@@ -173,6 +173,7 @@ pub fn remove_stopped(
     volumes: bool,
 ) -> Result<(), ContainersError> {
     discard_cgroups(record)?;
+    super::networking::release(data_root, store, record)?;
     let lock = store.lock()?;
     store.remove(&lock, record)?;
     if volumes {

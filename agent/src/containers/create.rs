@@ -12,12 +12,13 @@ use std::time::SystemTime;
 
 use image::store::{Image, Store};
 
+use super::networking;
 use super::store::ContainerStore;
 use super::ContainersError;
 use crate::engine::container::{Container, MountKind, MountPoint, State, RECORD_VERSION};
 use crate::engine::image_config::ImageConfig;
-use crate::engine::options::{RunOptions, VolumeSource};
-use crate::engine::spec::{self, anonymous_volume_name, effective_user, Host, Ids};
+use crate::engine::options::{Network, RunOptions, VolumeSource};
+use crate::engine::spec::{self, anonymous_volume_name, effective_user, Host, Ids, NetworkSetup};
 use crate::engine::user::{numeric_user, resolve_user};
 use crate::volumes::VolumeStore;
 
@@ -117,14 +118,41 @@ pub fn create(
             .unwrap_or((1024, 1024));
     let mut spec_options = options.clone();
     spec_options.user = Some(format!("{}:{}", user.uid(), user.gid()));
+    let dir = store.dir(&id);
+    let netns_file = dir.join(networking::NETNS_FILE);
+    let network_container = networking::network_container(&store, options)?;
+    let target_netns_file = network_container
+        .as_ref()
+        .map(|(_, target_dir)| target_dir.join(networking::NETNS_FILE));
+    let link_env = networking::links_environment(&store, &name, options)?;
+    let network = match (&options.network, &network_container) {
+        (Network::Host, _) => NetworkSetup {
+            netns: None,
+            files: &dir,
+            link_env: &link_env,
+        },
+        (Network::Container(_), Some((target, target_dir))) => NetworkSetup {
+            netns: target_netns_file
+                .as_deref()
+                .filter(|_| target.options.network != Network::Host),
+            files: target_dir,
+            link_env: &link_env,
+        },
+        _ => NetworkSetup {
+            netns: Some(&netns_file),
+            files: &dir,
+            link_env: &link_env,
+        },
+    };
     let mut spec = spec::runtime_spec(
         &image_config,
         &spec_options,
-        &store.dir(&id).join("rootfs"),
+        &dir.join("rootfs"),
         &Ids {
             container_id: &id,
             name: &name,
             volumes_root: volumes.root(),
+            network,
         },
         &Host {
             nofile_hard,
@@ -161,9 +189,23 @@ pub fn create(
             .unwrap_or_else(|| "SIGTERM".to_owned()),
         log: None,
         cgroups: None,
+        endpoints: Vec::new(),
+        exposed: exposed_ports(image_config.exposed_ports.as_ref())?,
+        ports: Vec::new(),
     };
     store.create(&lock, &record, &spec)?;
-    Ok(Outcome::Created(record))
+    drop(lock);
+    match networking::join(data_root, &store, &record) {
+        Ok(endpoints) if endpoints.is_empty() => Ok(Outcome::Created(record)),
+        Ok(endpoints) => {
+            let (record, ()) = store.update(&id, |c| c.endpoints = endpoints)?;
+            Ok(Outcome::Created(record))
+        }
+        Err(error) => {
+            let _ = super::control::remove_stopped(data_root, &store, &record, true);
+            Err(error.into())
+        }
+    }
 }
 
 /// The text of `path` (relative to the root) as the image's merged layers show it: the
@@ -190,6 +232,16 @@ fn image_file(lower_top_first: &[PathBuf], path: &str) -> Result<String, Contain
         }
     }
     Ok(String::new())
+}
+
+/// The image's `ExposedPorts` keys as ports.
+fn exposed_ports(
+    exposed: Option<&std::collections::BTreeMap<String, crate::engine::image_config::Empty>>,
+) -> Result<Vec<crate::network::ports::ContainerPort>, ContainersError> {
+    let keys = exposed
+        .into_iter()
+        .flat_map(|map| map.keys().map(String::as_str));
+    Ok(crate::network::ports::exposed_ports(keys).map_err(networking::NetworkingError::from)?)
 }
 
 /// A new random 64-hex-digit container ID.

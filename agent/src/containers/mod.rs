@@ -3,7 +3,8 @@
 //! [`store`] keeps each container's record and OCI configuration under the data root;
 //! [`create`] makes a container from `run` options and an image; [`launch`] starts a container's
 //! supervisor from the CLI and prepares each run; [`supervisor`] is that supervisor;
-//! [`control`] stops, kills, waits for and removes containers; [`notify`] speaks systemd's
+//! [`control`] stops, kills, waits for and removes containers; [`networking`] sets up and takes
+//! down a container's network; [`notify`] speaks systemd's
 //! notification protocol; [`inherited`] adopts descriptors a parent passed down; [`console`]
 //! relays a container's terminal (`-t`); [`rootfs_view`] mounts a container's root file system
 //! where only one reader sees it (`export`).
@@ -13,6 +14,7 @@ pub mod control;
 pub mod create;
 pub mod inherited;
 pub mod launch;
+pub mod networking;
 pub mod output;
 pub mod rootfs_view;
 pub mod store;
@@ -50,6 +52,8 @@ pub enum ContainersError {
     Console(#[from] console::ConsoleError),
     #[error(transparent)]
     View(#[from] rootfs_view::ViewError),
+    #[error(transparent)]
+    Networking(#[from] networking::NetworkingError),
     #[error("cannot set up the supervisor's signal handling: {0}")]
     Signals(nix::errno::Errno),
     #[error("cannot start the supervisor of container {id}: {source}")]

@@ -30,6 +30,9 @@ use super::supervisor_lock;
 use crate::engine::container::{Container, RECORD_VERSION};
 use crate::engine::options::is_object_name as valid_name;
 
+/// The record's file in a container's directory.
+pub const RECORD_FILE: &str = "container.json";
+
 /// Why the container store failed; each names the container or file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -145,7 +148,7 @@ impl ContainerStore {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.len() == 64
                 && name.bytes().all(|b| b.is_ascii_hexdigit())
-                && entry.path().join("container.json").exists()
+                && entry.path().join(RECORD_FILE).exists()
             {
                 ids.push(name);
             }
@@ -209,7 +212,7 @@ impl ContainerStore {
 
     /// Reads a container's record as it is on disk.
     pub fn read_raw(&self, id: &str) -> Result<Container> {
-        let path = self.dir(id).join("container.json");
+        let path = self.dir(id).join(RECORD_FILE);
         let bytes = match fs::read(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(id.to_owned()))
@@ -261,7 +264,7 @@ impl ContainerStore {
 
     /// Replaces a container's record atomically.
     fn write(&self, record: &Container) -> Result<()> {
-        let path = self.dir(&record.id).join("container.json");
+        let path = self.dir(&record.id).join(RECORD_FILE);
         let json = serde_json::to_vec_pretty(record).map_err(|source| StoreError::Record {
             path: path.clone(),
             source,

@@ -31,6 +31,7 @@ use nix::unistd::Pid;
 
 use super::console::{self, Chunk, InputPump, SizeReceiver};
 use super::launch::{self, Report};
+use super::networking::{self, Plumbing};
 use super::output::ContainerOutput;
 use super::store::ContainerStore;
 use super::ContainersError;
@@ -66,6 +67,9 @@ struct Supervisor {
     backoff: Backoff,
     stop_requested: Option<Instant>,
     first_run: bool,
+    /// The container's network while the supervisor lives: made before the first run, kept
+    /// across restarts, taken down when the container stays stopped.
+    plumbing: Option<Plumbing>,
 }
 
 /// Where one run's output comes from and where its input goes.
@@ -123,6 +127,7 @@ pub fn supervise(
         backoff: Backoff::default(),
         stop_requested: None,
         first_run: true,
+        plumbing: None,
     };
     supervisor.run()
 }
@@ -134,6 +139,13 @@ impl Supervisor {
                 Ok(prepared) => prepared,
                 Err(error) => return self.failed(&error),
             };
+            if self.plumbing.is_none() {
+                let record = self.store.read_raw(&self.id)?;
+                match networking::plumb(&self.data_root, &self.store, &record) {
+                    Ok(plumbing) => self.plumbing = Some(plumbing),
+                    Err(error) => return self.failed(&error.into()),
+                }
+            }
             let terminal = prepared
                 .spec
                 .process()
@@ -542,8 +554,11 @@ impl Supervisor {
         Ok(code)
     }
 
-    /// The container stays stopped: `--rm` removes it.
+    /// The container stays stopped: its network goes; `--rm` removes it.
     fn finish(&mut self, record: &Container) -> Result<(), ContainersError> {
+        let unplumbed = networking::unplumb(&self.data_root, &self.store, record);
+        self.plumbing = None;
+        unplumbed?;
         if record.options.remove {
             super::control::remove_stopped(&self.data_root, &self.store, record, true)?;
         }

@@ -4,12 +4,14 @@
 //!
 //! Pure: times come in as values; reading and writing the record is `containers::store`'s job.
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::options::RunOptions;
 use super::restart::ExitCause;
+use crate::network::ports::{ContainerPort, PortBinding};
 
 /// docker's stop timeout when neither `--stop-timeout` nor `stop -t` says otherwise.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,6 +126,32 @@ pub struct Container {
     pub log: Option<LogTarget>,
     /// The cgroup directories of its last run, for `kill`/`rm` after its supervisor died.
     pub cgroups: Option<serde_json::Value>,
+    /// Its place on each bridge network it joined, from `create` to `rm`.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// The image's exposed ports (`EXPOSE`), for `-P`, links and `inspect`.
+    #[serde(default)]
+    pub exposed: Vec<ContainerPort>,
+    /// Its published ports as its supervisor bound them; empty while it does not run.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+}
+
+/// A container's place on a bridge network: its address there, given at `create` and kept
+/// until `rm`, and the names of the veth pair that plugs it in while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The network's name.
+    pub network: String,
+    /// The network's ID.
+    pub network_id: String,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    /// `02:42:…`, derived from the address.
+    pub mac: String,
+    /// The pair's host end, a port of the network's bridge.
+    pub host_interface: String,
 }
 
 impl Container {
@@ -247,6 +275,9 @@ impl Container {
             stop_signal: "SIGTERM".to_owned(),
             log: None,
             cgroups: None,
+            endpoints: Vec::new(),
+            exposed: Vec::new(),
+            ports: Vec::new(),
         }
     }
 }
@@ -304,6 +335,11 @@ fn flag_of(field: &str) -> &str {
         "stop_timeout" => "--stop-timeout",
         "stop_signal" => "--stop-signal",
         "network" => "--network",
+        "publish" => "--publish",
+        "publish_all" => "--publish-all",
+        "links" => "--link",
+        "dns" => "--dns",
+        "extra_hosts" => "--add-host",
         "remove" => "--rm",
         "tty" => "--tty",
         "image" => "IMAGE",

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::restart::RestartPolicy;
+use crate::network::files::{Dns, ExtraHost};
+use crate::network::links::Link;
+use crate::network::ports::PortSpec;
 
 /// Why a flag's value was refused; each names the flag and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,8 +46,12 @@ pub enum OptionsError {
     VolumeName { spec: String, origin: String },
     #[error("invalid --workdir {0:?}: the working directory must be an absolute path")]
     Workdir(String),
-    #[error("invalid --network {0:?}: expected host, none, bridge or a network name")]
+    #[error(
+        "invalid --network {0:?}: expected host, none, bridge, container:NAME or a network name"
+    )]
     Network(String),
+    #[error("conflicting options: --network {network} and {flag}")]
+    NetworkConflict { network: String, flag: &'static str },
     #[error("conflicting options: --restart {0} and --rm")]
     RestartWithRm(RestartPolicy),
 }
@@ -85,6 +92,31 @@ pub enum Network {
     None,
     /// A user-defined network.
     Named(String),
+    /// `container:NAME`: the network namespace (and `/etc/hosts`, `/etc/resolv.conf`) of
+    /// another container.
+    Container(String),
+}
+
+impl Network {
+    /// The name of the bridge network the container joins, if it joins one.
+    pub fn bridge_network(&self) -> Option<&str> {
+        match self {
+            Network::Bridge => Some(crate::network::store::DEFAULT_NETWORK),
+            Network::Named(name) => Some(name),
+            Network::Host | Network::None | Network::Container(_) => None,
+        }
+    }
+
+    /// docker's word for the mode (`HostConfig.NetworkMode`).
+    pub fn mode(&self) -> String {
+        match self {
+            Network::Bridge => "bridge".to_owned(),
+            Network::Host => "host".to_owned(),
+            Network::None => "none".to_owned(),
+            Network::Named(name) => name.clone(),
+            Network::Container(name) => format!("container:{name}"),
+        }
+    }
 }
 
 /// A container's configuration from docker's `run`/`create` flags.
@@ -120,6 +152,21 @@ pub struct RunOptions {
     pub stop_signal: Option<String>,
     /// `--network`.
     pub network: Network,
+    /// `-p`.
+    #[serde(default)]
+    pub publish: Vec<PortSpec>,
+    /// `-P`: every port the image exposes, on ephemeral host ports.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// `--link`.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    #[serde(default)]
+    pub dns: Dns,
+    /// `--add-host`.
+    #[serde(default)]
+    pub extra_hosts: Vec<ExtraHost>,
     /// `--rm`: remove the container when it exits.
     pub remove: bool,
     /// `-t`: the container's process gets a terminal (its stdout and stderr are one stream).
@@ -136,6 +183,31 @@ impl RunOptions {
     pub fn check(&self) -> Result<()> {
         if self.remove && self.restart != RestartPolicy::No {
             return Err(OptionsError::RestartWithRm(self.restart));
+        }
+        let conflict = |flag| {
+            Err(OptionsError::NetworkConflict {
+                network: self.network.mode(),
+                flag,
+            })
+        };
+        if self.network.bridge_network().is_none() {
+            if !self.links.is_empty() {
+                return conflict("--link");
+            }
+            if !self.publish.is_empty() || self.publish_all {
+                return conflict("--publish");
+            }
+        }
+        if let Network::Container(_) = self.network {
+            if self.hostname.is_some() {
+                return conflict("--hostname");
+            }
+            if self.dns != Dns::default() {
+                return conflict("--dns");
+            }
+            if !self.extra_hosts.is_empty() {
+                return conflict("--add-host");
+            }
         }
         Ok(())
     }
@@ -354,6 +426,10 @@ pub fn parse_network(text: &str) -> Result<Network> {
         "bridge" | "default" => Network::Bridge,
         "host" => Network::Host,
         "none" => Network::None,
+        _ if text.starts_with("container:") => match &text["container:".len()..] {
+            name if is_object_name(name) => Network::Container(name.to_owned()),
+            _ => return Err(OptionsError::Network(text.to_owned())),
+        },
         name if is_object_name(name) => Network::Named(name.to_owned()),
         _ => return Err(OptionsError::Network(text.to_owned())),
     })
@@ -521,11 +597,45 @@ mod tests {
             ("none", Network::None),
             ("bridge", Network::Bridge),
             ("backend", Network::Named("backend".into())),
+            ("container:db", Network::Container("db".into())),
         ];
         for (text, expected) in networks {
-            assert_eq!(parse_network(text), Ok(expected));
+            assert_eq!(parse_network(text), Ok(expected.clone()));
+            assert_eq!(
+                expected.mode(),
+                if text == "bridge" { "bridge" } else { text }
+            );
         }
-        assert!(parse_network("").is_err());
+        for bad in ["", "container:", "container:/x", "a b"] {
+            assert!(parse_network(bad).is_err(), "{bad:?}");
+        }
+        let on = |network: Network, change: &dyn Fn(&mut RunOptions)| {
+            let mut options = RunOptions {
+                network,
+                ..RunOptions::default()
+            };
+            change(&mut options);
+            options.check().map_err(|e| e.to_string())
+        };
+        let publish = |o: &mut RunOptions| o.publish_all = true;
+        let link = |o: &mut RunOptions| {
+            o.links = vec![crate::network::links::parse_link("db:mongo").unwrap()]
+        };
+        let hostname = |o: &mut RunOptions| o.hostname = Some("h".into());
+        assert_eq!(on(Network::Bridge, &publish), Ok(()));
+        assert_eq!(on(Network::Named("n".into()), &link), Ok(()));
+        assert_eq!(
+            on(Network::Host, &publish).unwrap_err(),
+            "conflicting options: --network host and --publish"
+        );
+        assert_eq!(
+            on(Network::None, &link).unwrap_err(),
+            "conflicting options: --network none and --link"
+        );
+        assert_eq!(
+            on(Network::Container("db".into()), &hostname).unwrap_err(),
+            "conflicting options: --network container:db and --hostname"
+        );
         let options = RunOptions {
             remove: true,
             restart: RestartPolicy::Always,

@@ -11,10 +11,12 @@ use std::time::{Duration, SystemTime};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
-use super::container::{Container, MountKind, MountPoint, Status};
+use super::container::{Container, Endpoint, MountKind, MountPoint, Status};
 use super::image_config::ImageConfig;
-use super::options::{Network, VolumeSource};
+use super::options::{RunOptions, VolumeSource};
 use super::restart::RestartPolicy;
+use crate::network::files::{ExtraHost, HostAddress};
+use crate::network::ports::inspect_ports;
 
 /// Go's zero `time.Time` as docker's JSON prints an unset time.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -164,7 +166,7 @@ pub fn ps_row(container: &Container, now: SystemTime) -> PsRow {
         command: go_quote(&ellipsis(&command_line(container), COMMAND_WIDTH)),
         created: ago(container.created, now),
         status: status_text(container, now),
-        ports: String::new(),
+        ports: ps_ports(container),
         names: container.name.clone(),
     }
 }
@@ -191,7 +193,7 @@ pub fn ps_json(container: &Container, now: SystemTime) -> Value {
         "LocalVolumes": local_volumes.to_string(),
         "Mounts": mounts.join(","),
         "Names": row.names,
-        "Networks": network_mode(&container.options.network),
+        "Networks": network_names(container),
         "Ports": row.ports,
         "RunningFor": row.created,
         "Size": "0B",
@@ -207,7 +209,7 @@ pub fn inspect(container: &Container, spec: &Spec, image: &ImageConfig, dir: &Pa
     let state = &container.state;
     let options = &container.options;
     let path_in = |name: &str| dir.join(name).display().to_string();
-    let network = network_mode(&options.network);
+    let network = options.network.mode();
     json!({
         "Id": container.id,
         "Created": rfc3339_nano(container.created),
@@ -242,7 +244,20 @@ pub fn inspect(container: &Container, spec: &Spec, image: &ImageConfig, dir: &Pa
         "HostConfig": {
             "Binds": binds(container),
             "NetworkMode": network,
-            "PortBindings": {},
+            "PortBindings": port_bindings(options),
+            "Links": (!options.links.is_empty()).then(|| options
+                .links
+                .iter()
+                .map(|l| format!("/{}:/{}/{}", l.name, container.name, l.alias))
+                .collect::<Vec<_>>()),
+            "Dns": options.dns.servers,
+            "DnsSearch": options.dns.search,
+            "DnsOptions": options.dns.options,
+            "ExtraHosts": (!options.extra_hosts.is_empty()).then(|| options
+                .extra_hosts
+                .iter()
+                .map(extra_host)
+                .collect::<Vec<_>>()),
             "RestartPolicy": restart_policy(options.restart),
             "AutoRemove": options.remove,
             "LogConfig": {
@@ -250,7 +265,7 @@ pub fn inspect(container: &Container, spec: &Spec, image: &ImageConfig, dir: &Pa
                 "Config": {},
             },
             "Privileged": false,
-            "PublishAllPorts": false,
+            "PublishAllPorts": options.publish_all,
             "ReadonlyRootfs": options.read_only,
             "ShmSize": 64 << 20,
             "Memory": options.memory.unwrap_or(0),
@@ -270,25 +285,7 @@ pub fn inspect(container: &Container, spec: &Spec, image: &ImageConfig, dir: &Pa
         },
         "Mounts": container.mounts.iter().map(mount).collect::<Vec<_>>(),
         "Config": config(container, spec, image),
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "IPAddress": "",
-            "Gateway": "",
-            "MacAddress": "",
-            "Networks": { network: {
-                "IPAMConfig": null,
-                "Links": null,
-                "Aliases": null,
-                "NetworkID": "",
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "MacAddress": "",
-            }},
-        },
+        "NetworkSettings": network_settings(container),
         "Flotilla": {
             "ConfigPath": path_in("config.json"),
             "Supervisor": { "Pid": state.shim_pid },
@@ -395,14 +392,120 @@ fn mount(mount: &MountPoint) -> Value {
     value
 }
 
-/// docker's name of a `--network` mode (`HostConfig.NetworkMode`, `NetworkSettings.Networks`).
-fn network_mode(network: &Network) -> &str {
-    match network {
-        Network::Bridge => "bridge",
-        Network::Host => "host",
-        Network::None => "none",
-        Network::Named(name) => name,
+/// `inspect`'s `NetworkSettings`: the address on the default bridge at the top (docker's
+/// legacy fields), one entry per network joined, the published ports while it runs.
+fn network_settings(container: &Container) -> Value {
+    let endpoint_json = |e: Option<&Endpoint>| {
+        json!({
+            "IPAMConfig": null,
+            "Links": null,
+            "Aliases": null,
+            "NetworkID": e.map_or("", |e| e.network_id.as_str()),
+            "EndpointID": "",
+            "Gateway": e.map_or(String::new(), |e| e.gateway.to_string()),
+            "IPAddress": e.map_or(String::new(), |e| e.address.to_string()),
+            "IPPrefixLen": e.map_or(0, |e| e.prefix),
+            "MacAddress": e.map_or("", |e| e.mac.as_str()),
+        })
+    };
+    let networks: serde_json::Map<String, Value> = if container.endpoints.is_empty() {
+        [(container.options.network.mode(), endpoint_json(None))]
+            .into_iter()
+            .collect()
+    } else {
+        container
+            .endpoints
+            .iter()
+            .map(|e| (e.network.clone(), endpoint_json(Some(e))))
+            .collect()
+    };
+    let default = container
+        .endpoints
+        .iter()
+        .find(|e| e.network == crate::network::store::DEFAULT_NETWORK);
+    let running = container.is_active();
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "Ports": if running {
+            json!(inspect_ports(&container.ports, &container.exposed))
+        } else {
+            json!({})
+        },
+        "IPAddress": default.map_or(String::new(), |e| e.address.to_string()),
+        "IPPrefixLen": default.map_or(0, |e| e.prefix),
+        "Gateway": default.map_or(String::new(), |e| e.gateway.to_string()),
+        "MacAddress": default.map_or("", |e| e.mac.as_str()),
+        "Networks": networks,
+    })
+}
+
+/// `ps`'s NETWORKS: the networks joined, by commas, else the mode.
+fn network_names(container: &Container) -> String {
+    if container.endpoints.is_empty() {
+        return container.options.network.mode();
     }
+    let names: Vec<&str> = container
+        .endpoints
+        .iter()
+        .map(|e| e.network.as_str())
+        .collect();
+    names.join(",")
+}
+
+/// `ps`'s PORTS while it runs: `0.0.0.0:8080->80/tcp` for each published port, then the
+/// exposed ports not published (`443/tcp`), by commas.
+fn ps_ports(container: &Container) -> String {
+    if !container.is_active() {
+        return String::new();
+    }
+    let mut parts: Vec<String> = container
+        .ports
+        .iter()
+        .map(|b| format!("{}->{}", b.host_address(), b.container()))
+        .collect();
+    parts.extend(
+        container
+            .exposed
+            .iter()
+            .filter(|port| !container.ports.iter().any(|b| b.container() == **port))
+            .map(ToString::to_string),
+    );
+    parts.join(", ")
+}
+
+/// `HostConfig.PortBindings`: the `-p` values as docker keeps them (`"80/tcp":
+/// [{"HostIp": "", "HostPort": "8080"}]`, an empty string where the value named none).
+fn port_bindings(options: &RunOptions) -> Value {
+    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for spec in &options.publish {
+        for (index, port) in spec.container_ports.ports().enumerate() {
+            let host_port = spec.host_ports.map_or(String::new(), |range| {
+                if range.count() == spec.container_ports.count() {
+                    (range.start + index as u16).to_string()
+                } else {
+                    range.to_string()
+                }
+            });
+            bindings
+                .entry(format!("{port}/{}", spec.protocol))
+                .or_default()
+                .push(json!({
+                    "HostIp": spec.host_ip.map_or(String::new(), |ip| ip.to_string()),
+                    "HostPort": host_port,
+                }));
+        }
+    }
+    json!(bindings)
+}
+
+/// One `HostConfig.ExtraHosts` entry, `NAME:ADDRESS` as given.
+fn extra_host(host: &ExtraHost) -> String {
+    let address = match host.address {
+        HostAddress::Ip(ip) => ip.to_string(),
+        HostAddress::HostGateway => crate::network::files::HOST_GATEWAY.to_owned(),
+    };
+    format!("{}:{address}", host.name)
 }
 
 /// The command as docker's container list has it: the path, then the arguments, by spaces.
@@ -697,10 +800,30 @@ mod tests {
             env: Some(vec!["PATH=/bin".to_owned()]),
             ..ImageConfig::default()
         };
+        c.options.publish =
+            vec![crate::network::ports::parse_publish("127.0.0.1:8080:80").unwrap()];
+        c.options.links = vec![crate::network::links::parse_link("db:mongo").unwrap()];
+        c.options.dns.servers = vec!["10.0.0.53".parse().unwrap()];
+        c.options.extra_hosts =
+            vec![crate::network::files::parse_add_host("gw:host-gateway").unwrap()];
+        c.endpoints = vec![Endpoint {
+            network: "bridge".to_owned(),
+            network_id: "n1".to_owned(),
+            address: "10.222.0.2".parse().unwrap(),
+            prefix: 16,
+            gateway: "10.222.0.1".parse().unwrap(),
+            mac: "02:42:0a:de:00:02".to_owned(),
+            host_interface: "fv0123456789ab00".to_owned(),
+        }];
         let ids = Ids {
             container_id: ID,
             name: "web",
             volumes_root: Path::new("/d/volumes"),
+            network: crate::engine::spec::NetworkSetup {
+                netns: Some(Path::new("/d/c/netns")),
+                files: Path::new("/d/c"),
+                link_env: &[],
+            },
         };
         let host = Host {
             nofile_hard: 1024,
@@ -751,7 +874,12 @@ mod tests {
         let hostconfig = json!({
             "Binds": ["data:/data", "/srv:/srv:ro"],
             "NetworkMode": "bridge",
-            "PortBindings": {},
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+            "Links": ["/db:/web/mongo"],
+            "Dns": ["10.0.0.53"],
+            "DnsSearch": [],
+            "DnsOptions": [],
+            "ExtraHosts": ["gw:host-gateway"],
             "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 10},
             "AutoRemove": false,
             "LogConfig": {"Type": "json-file", "Config": {}},
@@ -786,12 +914,12 @@ mod tests {
             "StopTimeout": null,
         });
         let networksettings = json!({
-            "Bridge": "", "SandboxID": "", "Ports": {}, "IPAddress": "", "Gateway": "",
-            "MacAddress": "",
+            "Bridge": "", "SandboxID": "", "Ports": {}, "IPAddress": "10.222.0.2",
+            "IPPrefixLen": 16, "Gateway": "10.222.0.1", "MacAddress": "02:42:0a:de:00:02",
             "Networks": {"bridge": {
-                "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "MacAddress": "",
+                "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "n1",
+                "EndpointID": "", "Gateway": "10.222.0.1", "IPAddress": "10.222.0.2",
+                "IPPrefixLen": 16, "MacAddress": "02:42:0a:de:00:02",
             }},
         });
         let expected = json!({

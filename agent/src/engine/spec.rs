@@ -43,7 +43,29 @@ pub struct Ids<'a> {
     pub name: &'a str,
     /// The directory of named volumes: `NAME/_data` is a volume's content (docker's layout).
     pub volumes_root: &'a Path,
+    /// Where its network comes from.
+    pub network: NetworkSetup<'a>,
 }
+
+/// Where a container's network comes from: the namespace it joins, the directory of the
+/// `hosts`, `hostname` and `resolv.conf` files bind-mounted over the image's, and the
+/// variables its `--link`s give it.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkSetup<'a> {
+    /// A bind-mounted namespace file; `None` for the host's namespace (`--network host`).
+    pub netns: Option<&'a Path>,
+    /// The directory of the network files (another container's with `container:NAME`).
+    pub files: &'a Path,
+    /// `--link` variables as `KEY=VALUE`; the image's `Env` and `-e` override them.
+    pub link_env: &'a [String],
+}
+
+/// The network files in [`NetworkPaths::files`], and where each is mounted.
+pub const NETWORK_FILES: [(&str, &str); 3] = [
+    ("hosts", "/etc/hosts"),
+    ("hostname", "/etc/hostname"),
+    ("resolv.conf", "/etc/resolv.conf"),
+];
 
 /// Facts about the host that docker's defaults depend on.
 #[derive(Debug, Clone, Copy)]
@@ -159,11 +181,18 @@ fn replace_or_append(base: &mut Vec<String>, overrides: impl IntoIterator<Item =
     }
 }
 
-/// The environment by docker's rules: the image's `Env` overlaid by `-e` (later wins), after
+/// The environment by docker's rules: `--link` variables overlaid by the image's `Env`, overlaid
+/// by `-e` (later wins), after
 /// a default `PATH` (when neither has one) and `HOSTNAME`, which both may override; with `-t`,
 /// also [`add_default_term`].
-pub fn environment(image: &ImageConfig, options: &RunOptions, hostname: &str) -> Vec<String> {
-    let mut config = image.env.clone().unwrap_or_default();
+pub fn environment(
+    image: &ImageConfig,
+    options: &RunOptions,
+    hostname: &str,
+    link_env: &[String],
+) -> Vec<String> {
+    let mut config = link_env.to_vec();
+    replace_or_append(&mut config, image.env.clone().unwrap_or_default());
     replace_or_append(
         &mut config,
         options.env.iter().map(|(k, v)| format!("{k}={v}")),
@@ -254,6 +283,16 @@ fn mounts(options: &RunOptions, ids: &Ids<'_>) -> Result<Vec<Mount>> {
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         )?,
     ];
+    for (file, destination) in NETWORK_FILES {
+        mounts.push(
+            MountBuilder::default()
+                .destination(destination)
+                .typ("bind")
+                .source(ids.network.files.join(file))
+                .options(strings(&["rbind", "rprivate", "rw"]))
+                .build()?,
+        );
+    }
     for (index, volume) in options.volumes.iter().enumerate() {
         mounts.push(volume_mount(volume, index, ids)?);
     }
@@ -350,26 +389,31 @@ fn resources(options: &RunOptions) -> Result<oci_spec::runtime::LinuxResources> 
     Ok(resources.build()?)
 }
 
-fn namespaces(network: &Network) -> Result<Vec<oci_spec::runtime::LinuxNamespace>> {
-    let mut kinds = vec![
+fn namespaces(netns: Option<&Path>) -> Result<Vec<oci_spec::runtime::LinuxNamespace>> {
+    let mut namespaces = Vec::new();
+    for typ in [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Ipc,
-    ];
-    if *network != Network::Host {
-        kinds.push(LinuxNamespaceType::Network);
+    ] {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(typ).build()?);
     }
-    kinds
-        .into_iter()
-        .map(|typ| Ok(LinuxNamespaceBuilder::default().typ(typ).build()?))
-        .collect()
+    if let Some(path) = netns {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path)
+                .build()?,
+        );
+    }
+    Ok(namespaces)
 }
 
 /// docker's sysctls for a container with its own network namespace (moby 20.10+): unprivileged
 /// ports from 0 and ping for every group.
-fn sysctls(network: &Network) -> HashMap<String, String> {
-    if *network == Network::Host {
+fn sysctls(own_namespace: bool) -> HashMap<String, String> {
+    if !own_namespace {
         return HashMap::new();
     }
     HashMap::from([
@@ -428,7 +472,7 @@ pub fn runtime_spec(
         .terminal(options.tty)
         .user(user)
         .args(args)
-        .env(environment(image, options, &hostname))
+        .env(environment(image, options, &hostname, ids.network.link_env))
         .cwd(cwd)
         .capabilities(capabilities)
         .rlimits(vec![PosixRlimitBuilder::default()
@@ -439,9 +483,9 @@ pub fn runtime_spec(
         .no_new_privileges(true)
         .build()?;
     let linux = LinuxBuilder::default()
-        .namespaces(namespaces(&options.network)?)
+        .namespaces(namespaces(ids.network.netns)?)
         .resources(resources(options)?)
-        .sysctl(sysctls(&options.network))
+        .sysctl(sysctls(ids.network.netns.is_some()))
         .masked_paths(strings(&MASKED_PATHS))
         .readonly_paths(strings(&READONLY_PATHS))
         .build()?;
@@ -476,6 +520,11 @@ mod tests {
             container_id: ID,
             name: "web",
             volumes_root: Path::new("/var/lib/flotilla/volumes"),
+            network: NetworkSetup {
+                netns: Some(Path::new("/var/lib/flotilla/containers/c/netns")),
+                files: Path::new("/var/lib/flotilla/containers/c"),
+                link_env: &[],
+            },
         }
     }
 
@@ -626,7 +675,7 @@ mod tests {
                 ..ImageConfig::default()
             };
             let options = RunOptions { env, ..options() };
-            assert_eq!(environment(&image, &options, "h"), expected);
+            assert_eq!(environment(&image, &options, "h", &[]), expected);
         }
     }
 
@@ -658,7 +707,7 @@ mod tests {
             env: vec![("TERM".into(), "vt100".into())],
             ..tty
         };
-        let env = environment(&base, &own, "h");
+        let env = environment(&base, &own, "h", &[]);
         assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).count(), 1);
         assert!(env.contains(&"TERM=vt100".to_owned()));
     }
@@ -783,6 +832,9 @@ mod tests {
             "/sys/fs/cgroup",
             "/dev/mqueue",
             "/dev/shm",
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
         ]
         .iter()
         .map(PathBuf::from)
@@ -800,11 +852,25 @@ mod tests {
 
     #[test]
     fn host_network_shares_the_hosts_namespace() {
+        let host_ids = Ids {
+            network: NetworkSetup {
+                netns: None,
+                ..ids().network
+            },
+            ..ids()
+        };
         let options = RunOptions {
             network: Network::Host,
             ..options()
         };
-        let spec = spec(&image(None, Some(&["sh"])), &options);
+        let spec = runtime_spec(
+            &image(None, Some(&["sh"])),
+            &options,
+            Path::new("/r"),
+            &host_ids,
+            &HOST,
+        )
+        .unwrap();
         let linux = spec.linux().as_ref().unwrap();
         let namespaces = linux.namespaces().as_ref().unwrap();
         assert_eq!(namespaces.len(), 4);
@@ -812,37 +878,78 @@ mod tests {
             .iter()
             .all(|n| n.typ() != LinuxNamespaceType::Network));
         assert!(linux.sysctl().as_ref().unwrap().is_empty());
-        for network in [
-            Network::None,
-            Network::Bridge,
-            Network::Named("back".into()),
-        ] {
-            let options = RunOptions {
-                network,
-                ..RunOptions {
-                    image: "x".into(),
-                    ..RunOptions::default()
-                }
-            };
-            let namespaces = namespaces_of(&spec_of(&options));
-            assert!(namespaces.contains(&LinuxNamespaceType::Network));
-        }
+        let own = spec_of(&options);
+        let joined = own.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
+        let network = joined
+            .iter()
+            .find(|n| n.typ() == LinuxNamespaceType::Network)
+            .unwrap();
+        assert_eq!(
+            network.path().as_deref(),
+            Some(Path::new("/var/lib/flotilla/containers/c/netns"))
+        );
+    }
+
+    #[test]
+    fn network_files_are_mounted_before_volumes_and_links_come_first_in_the_environment() {
+        let options = RunOptions {
+            volumes: vec![super::super::options::parse_volume("/srv/hosts:/etc/hosts").unwrap()],
+            env: vec![("DB_PORT".into(), "mine".into())],
+            ..options()
+        };
+        let link_env = [
+            "DB_PORT=tcp://10.0.0.2:27017".to_owned(),
+            "DB_NAME=/web/db".to_owned(),
+        ];
+        let with_links = Ids {
+            network: NetworkSetup {
+                link_env: &link_env,
+                ..ids().network
+            },
+            ..ids()
+        };
+        let spec = runtime_spec(
+            &image(None, Some(&["sh"])),
+            &options,
+            Path::new("/r"),
+            &with_links,
+            &HOST,
+        )
+        .unwrap();
+        let mounts: Vec<(String, String)> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|m| m.destination().starts_with("/etc"))
+            .map(|m| {
+                (
+                    m.destination().display().to_string(),
+                    m.source().as_ref().unwrap().display().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/etc/hosts", "/var/lib/flotilla/containers/c/hosts"),
+                ("/etc/hostname", "/var/lib/flotilla/containers/c/hostname"),
+                (
+                    "/etc/resolv.conf",
+                    "/var/lib/flotilla/containers/c/resolv.conf"
+                ),
+                ("/etc/hosts", "/srv/hosts"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        let env = spec.process().as_ref().unwrap().env().clone().unwrap();
+        assert!(env.contains(&"DB_NAME=/web/db".to_owned()), "{env:?}");
+        assert!(env.contains(&"DB_PORT=mine".to_owned()), "{env:?}");
+        assert!(!env.iter().any(|e| e.starts_with("DB_PORT=tcp")), "{env:?}");
     }
 
     fn spec_of(options: &RunOptions) -> Spec {
         spec(&image(None, Some(&["sh"])), options)
-    }
-
-    fn namespaces_of(spec: &Spec) -> Vec<LinuxNamespaceType> {
-        spec.linux()
-            .as_ref()
-            .unwrap()
-            .namespaces()
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|n| n.typ())
-            .collect()
     }
 
     #[test]
@@ -939,7 +1046,7 @@ mod tests {
             volumes,
             ..options()
         });
-        let mounts = &spec.mounts().as_ref().unwrap()[7..];
+        let mounts = &spec.mounts().as_ref().unwrap()[10..];
         let shown: Vec<(String, String, Vec<String>)> = mounts
             .iter()
             .map(|m| {

@@ -6,7 +6,7 @@
 //! docker's `-p`/`-P` grammar and the choice of host ports; [`files`] renders a container's
 //! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`; [`links`] is docker's `--link`
 //! environment. The kernel side: [`bridge`] makes a network's bridge and sets the sysctls routing
-//! needs, [`veth`] connects a container's network namespace to it, [`firewall`] keeps flotilla's
+//! needs, [`netns`] keeps a container's network namespace alive by a bind mount, [`veth`] connects a container's network namespace to it, [`firewall`] keeps flotilla's
 //! nftables table (masquerading, isolation, published ports) in step with the engine's records.
 
 pub mod bridge;
@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod links;
 mod netlink;
+pub mod netns;
 pub mod ports;
 pub mod store;
 pub mod veth;

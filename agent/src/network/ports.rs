@@ -16,10 +16,11 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use rustix::net::{ipproto, AddressFamily, SocketType};
+use rustix::net::{ipproto, AddressFamily, SocketFlags, SocketType};
 use serde::{Deserialize, Serialize};
 
 /// Where the kernel keeps its ephemeral port range.
@@ -527,11 +528,19 @@ pub fn resolve(
     Ok(chosen.into_iter().map(|(_, binding)| binding).collect())
 }
 
-/// Whether `port` can be bound on `ip` for `protocol` now, found out by binding a socket (with
-/// `SO_REUSEADDR`, as a listener would) and closing it: `Ok(false)` if something holds it,
-/// `Err` for any other failure (the address is not this host's, the protocol is not
-/// supported by the kernel).
+/// Whether `port` can be bound on `ip` for `protocol` now, found out by [`reserve_port`] and
+/// letting the reservation go at once.
 pub fn port_is_free(ip: IpAddr, port: u16, protocol: Protocol) -> io::Result<bool> {
+    reserve_port(ip, port, protocol).map(|socket| socket.is_some())
+}
+
+/// Holds `port` on `ip` for `protocol` with a socket nobody reads, so that no other program
+/// (and no other container) can publish or listen on it while the socket lives: TCP binds
+/// with `SO_REUSEADDR` (as a listener would, so connections in `TIME_WAIT` do not block it)
+/// and listens, UDP binds. Published traffic never reaches the socket: it is DNATed before.
+/// `Ok(None)` if something holds the port, `Err` for any other failure (the address is not
+/// this host's, the protocol is not supported by the kernel).
+pub fn reserve_port(ip: IpAddr, port: u16, protocol: Protocol) -> io::Result<Option<OwnedFd>> {
     let family = match ip {
         IpAddr::V4(_) => AddressFamily::INET,
         IpAddr::V6(_) => AddressFamily::INET6,
@@ -541,13 +550,24 @@ pub fn port_is_free(ip: IpAddr, port: u16, protocol: Protocol) -> io::Result<boo
         Protocol::Udp => (SocketType::DGRAM, ipproto::UDP),
         Protocol::Sctp => (SocketType::STREAM, ipproto::SCTP),
     };
-    let socket = rustix::net::socket(family, kind, Some(number))?;
-    rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
-    match rustix::net::bind(&socket, &SocketAddr::new(ip, port)) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::ADDRINUSE) => Ok(false),
-        Err(errno) => Err(errno.into()),
+    let socket = rustix::net::socket_with(family, kind, SocketFlags::CLOEXEC, Some(number))?;
+    let stream = kind == SocketType::STREAM;
+    if stream {
+        rustix::net::sockopt::set_socket_reuseaddr(&socket, true)?;
     }
+    match rustix::net::bind(&socket, &SocketAddr::new(ip, port)) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::ADDRINUSE) => return Ok(None),
+        Err(errno) => return Err(errno.into()),
+    }
+    if stream {
+        match rustix::net::listen(&socket, 1) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::ADDRINUSE) => return Ok(None),
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(Some(socket))
 }
 
 /// The kernel's ephemeral port range, from [`EPHEMERAL_RANGE_FILE`].

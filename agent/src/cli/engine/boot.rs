@@ -1,6 +1,7 @@
 //! `flotilla boot`: what the engine's boot unit runs once the host is up. Containers whose
 //! supervisor died with the host come back by docker's rule (`always`, and `unless-stopped`
-//! unless a user stopped it); interrupted removals are finished.
+//! unless a user stopped it); interrupted removals are finished; what dead supervisors left of
+//! their containers' networks is cleared and the firewall table rebuilt.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ pub struct BootArgs {}
 pub fn run(context: &Context, _args: &BootArgs) -> anyhow::Result<ExitCode> {
     let store = ContainerStore::open(&context.data_root)?;
     store.sweep()?;
+    crate::containers::networking::recover(&context.data_root, &store)?;
     let mut failed = false;
     for record in store.list()? {
         let wanted = match record.options.restart {

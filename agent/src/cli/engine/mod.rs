@@ -13,6 +13,8 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod rm;
@@ -42,6 +44,7 @@ use anyhow::Context as _;
 use image::store::Store;
 
 use crate::config::Config;
+use crate::network::store::NetworkStore;
 
 /// What every engine command gets from the global options.
 #[derive(Debug, Clone)]
@@ -66,6 +69,18 @@ impl Context {
     /// Reads the configuration file.
     pub fn config(&self) -> anyhow::Result<Config> {
         Ok(Config::load(&self.config)?)
+    }
+
+    /// Opens the network store with the default network on the configured subnet.
+    pub fn networks(&self) -> anyhow::Result<NetworkStore> {
+        let networks = NetworkStore::open(&self.data_root)?;
+        let subnet = self
+            .config()?
+            .engine
+            .bridge_subnet
+            .unwrap_or(crate::network::store::DEFAULT_SUBNET);
+        networks.ensure_default(subnet)?;
+        Ok(networks)
     }
 }
 

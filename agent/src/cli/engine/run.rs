@@ -16,6 +16,9 @@ use crate::containers::{control, supervisor, ContainersError};
 use crate::engine::container::{differences, Container};
 use crate::engine::options::{self, RunOptions};
 use crate::engine::restart::RestartPolicy;
+use crate::network::files::{self, Dns, ExtraHost};
+use crate::network::links::{self, Link};
+use crate::network::ports::{self, PortSpec};
 
 /// docker's `run`/`create` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,12 +75,43 @@ pub struct CreateArgs {
     /// The signal that stops the container (default: the image's, else SIGTERM).
     #[arg(long = "stop-signal", value_parser = options::parse_stop_signal)]
     pub stop_signal: Option<String>,
-    /// The network: host, none, bridge (no interfaces but loopback until bridge networking lands).
-    #[arg(long, alias = "net", default_value = "bridge", value_parser = options::parse_network)]
+    /// The network: bridge (the default network), a network made with `network create`,
+    /// host (the host's own), none (loopback only) or container:NAME (another container's).
+    #[arg(
+        long,
+        alias = "net",
+        default_value = "bridge",
+        value_name = "bridge|NAME|host|none|container:NAME",
+        value_parser = options::parse_network
+    )]
     pub network: options::Network,
-    /// Publish a container's port (not available yet: needs the bridge network).
-    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER")]
-    pub publish: Vec<String>,
+    /// Publish a container port on the host: -p 8080:80, -p 127.0.0.1:8080:80/udp,
+    /// -p 8000-8009:8000-8009, -p 80 (a free host port).
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[IP:][HOST:]CONTAINER[/tcp|udp]",
+        value_parser = ports::parse_publish
+    )]
+    pub publish: Vec<PortSpec>,
+    /// Publish every port the image exposes on free host ports (see `flotilla port`).
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Link to another container: ALIAS resolves to it and ALIAS_PORT_… variables describe it.
+    #[arg(long = "link", value_name = "NAME[:ALIAS]", value_parser = links::parse_link)]
+    pub link: Vec<Link>,
+    /// A DNS server for the container (instead of the host's).
+    #[arg(long = "dns", value_name = "IP", value_parser = files::parse_dns)]
+    pub dns: Vec<std::net::IpAddr>,
+    /// A DNS search domain ("." for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN", value_parser = files::parse_dns_search)]
+    pub dns_search: Vec<String>,
+    /// A resolv.conf option (e.g. ndots:2).
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Add a line to /etc/hosts (IP may be host-gateway, the host as the container sees it).
+    #[arg(long = "add-host", value_name = "HOST:IP", value_parser = files::parse_add_host)]
+    pub add_host: Vec<ExtraHost>,
     /// Keep standard input open (pass this terminal's input to the container).
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -102,7 +136,8 @@ pub struct CreateArgs {
     flotilla run --rm busybox echo hello\n  \
     flotilla run -d --name web --restart=always -m 64m busybox httpd -f\n  \
     flotilla run -d --name web busybox httpd -f    (again: nothing to do, web runs)\n  \
-    flotilla run -it --rm busybox sh\n\n\
+    flotilla run -it --rm busybox sh\n  \
+    flotilla run -d --name db mongo && flotilla run -d -p 3000:3000 --link db:mongo app\n\n\
     Exit status: the container's, or 125 when flotilla failed, 126 when the command cannot \
     be run, 127 when it does not exist.")]
 pub struct RunArgs {
@@ -126,12 +161,6 @@ pub struct RunArgs {
 impl CreateArgs {
     /// The flags as [`RunOptions`]; `remove` is `--rm`.
     fn to_options(&self, remove: bool) -> anyhow::Result<RunOptions> {
-        if !self.publish.is_empty() {
-            anyhow::bail!(
-                "--publish {}: publishing ports is not available yet (it comes with bridge networking)",
-                self.publish.join(", ")
-            );
-        }
         let host = |key: &str| std::env::var(key).ok();
         let mut env = Vec::new();
         for file in &self.env_file {
@@ -176,6 +205,15 @@ impl CreateArgs {
             stop_timeout: self.stop_timeout,
             stop_signal: self.stop_signal.clone(),
             network: self.network.clone(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            links: self.link.clone(),
+            dns: Dns {
+                servers: self.dns.clone(),
+                search: self.dns_search.clone(),
+                options: self.dns_option.clone(),
+            },
+            extra_hosts: self.add_host.clone(),
             remove,
             tty: self.tty,
             image: self.image.clone(),
@@ -193,6 +231,9 @@ fn create_or_find(
     options: &RunOptions,
     systemd: bool,
 ) -> anyhow::Result<(Outcome, String)> {
+    if options.network.bridge_network().is_some() {
+        context.networks()?;
+    }
     let images = context.store()?;
     let image = match images.resolve(&options.image) {
         Ok(image) => image,

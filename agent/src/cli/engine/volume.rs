@@ -99,9 +99,10 @@ pub fn run(context: &Context, command: VolumeCommand) -> anyhow::Result<ExitCode
     }
 }
 
-fn create(store: &VolumeStore, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+/// `--label KEY=VALUE` (or `KEY`) values as a map; later ones win.
+pub(super) fn parse_labels(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
-    for label in &args.labels {
+    for label in given {
         let (key, value) = label.split_once('=').unwrap_or((label, ""));
         anyhow::ensure!(
             !key.is_empty(),
@@ -109,6 +110,11 @@ fn create(store: &VolumeStore, args: &CreateArgs) -> anyhow::Result<ExitCode> {
         );
         labels.insert(key.to_owned(), value.to_owned());
     }
+    Ok(labels)
+}
+
+fn create(store: &VolumeStore, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    let labels = parse_labels(&args.labels)?;
     let name = match &args.name {
         Some(name) => name.clone(),
         None => volumes::anonymous_name()?,
