@@ -77,12 +77,13 @@ impl Bundle {
 
     fn spec(&self, options: RunOptions) -> Spec {
         let network_files = self.path("network");
+        let netns = self.path("netns");
         let ids = Ids {
             container_id: ID,
             name: "test",
             volumes_root: &self.path("volumes"),
             network: NetworkSetup {
-                netns: None,
+                netns: Some(&netns),
                 files: &network_files,
                 link_env: &[],
             },
@@ -103,15 +104,19 @@ impl Bundle {
             &host,
         )
         .unwrap();
-        // A network namespace of its own, made by the runtime (the engine binds one first).
+        // A network namespace of its own, made by the runtime's clone (the engine binds one
+        // at the path first).
         let mut linux = spec.linux().clone().unwrap();
-        let mut namespaces = linux.namespaces().clone().unwrap();
-        namespaces.push(
-            oci_spec::runtime::LinuxNamespaceBuilder::default()
-                .typ(oci_spec::runtime::LinuxNamespaceType::Network)
-                .build()
-                .unwrap(),
-        );
+        let namespaces = linux
+            .namespaces()
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|mut namespace| {
+                namespace.set_path(None);
+                namespace
+            })
+            .collect();
         linux.set_namespaces(Some(namespaces));
         spec.set_linux(Some(linux));
         spec

@@ -790,11 +790,13 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
 }
 
 /// Whether this process's mount table mentions `path`.
+/// The file systems mounted under `path`, but for the running containers' network namespaces
+/// (an nsfs bind mount each, which lives as long as its container runs).
 fn mounted_under(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|line| line.contains(path.to_str().unwrap()))
+        .filter(|line| line.contains(path.to_str().unwrap()) && !line.contains(" - nsfs "))
         .map(str::to_owned)
         .collect()
 }
