@@ -484,3 +484,67 @@ fn address_of_on(flotilla: &Flotilla, container: &str, network: &str) -> String 
         .unwrap()
         .to_owned()
 }
+
+#[test]
+fn boot_clears_what_killed_supervisors_left_and_rebuilds_the_rules() {
+    let f = engine();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--restart",
+        "always",
+        "-p",
+        "8080:80",
+        "bb",
+        "nc",
+        "-ll",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "back",
+    ]);
+    f.ok(&[
+        "run", "-d", "--name", "gone", "-p", "8081:80", "bb", "sleep", "600",
+    ]);
+    let ids: Vec<String> = ["kept", "gone"]
+        .iter()
+        .map(|n| inspect(&f, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    // A crash of the host as the engine sees it: every supervisor dies at once, and what they
+    // set up (rules, namespaces) stays behind.
+    for name in ["kept", "gone"] {
+        let supervisor = inspect(&f, name)["Flotilla"]["Supervisor"]["Pid"]
+            .as_i64()
+            .unwrap();
+        Command::new("kill")
+            .args(["-9", &supervisor.to_string()])
+            .status()
+            .unwrap();
+    }
+    let stale = firewall(&f);
+    assert!(
+        stale.contains(&ids[0]) && stale.contains(&ids[1]),
+        "{stale}"
+    );
+    f.ok(&["boot"]);
+    let rebuilt = firewall(&f);
+    assert!(
+        !rebuilt.contains(&ids[1]),
+        "the stopped container's rule stayed: {rebuilt}"
+    );
+    assert_eq!(
+        rebuilt.matches(&ids[0]).count(),
+        1,
+        "one DNAT rule for the restarted container: {rebuilt}"
+    );
+    assert_eq!(ask_until(&f, "127.0.0.1", 8080, "back").trim(), "back");
+    assert!(!f
+        .data_root()
+        .join("containers")
+        .join(&ids[1])
+        .join("netns")
+        .exists());
+}

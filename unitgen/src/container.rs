@@ -127,6 +127,10 @@ pub const KEYS: &[Key] = &[
     key("Network", Form::Single("--network"), Check::NonEmpty),
     key("PublishPort", Form::Each("--publish"), Check::Port),
     key("Link", Form::Each("--link"), Check::NonEmpty),
+    key("DNS", Form::Each("--dns"), Check::NonEmpty),
+    key("DNSSearch", Form::Each("--dns-search"), Check::NonEmpty),
+    key("DNSOption", Form::Each("--dns-option"), Check::NonEmpty),
+    key("AddHost", Form::Each("--add-host"), Check::NonEmpty),
     key("Volume", Form::Each("--volume"), Check::Volume),
     key("ReadOnly", Form::Switch("--read-only"), Check::Boolean),
     key("Memory", Form::Single("--memory"), Check::Size),
@@ -581,6 +585,19 @@ mod tests {
         generate(&unit, &service)
             .map(|unit| unit.to_string())
             .map_err(|d| d.sorted().iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn name_resolution_keys_become_the_engines_flags() {
+        let out = generate_text(
+            "web.service",
+            "[Container]\nImage=web\nDNS=10.0.0.53\nDNSSearch=corp.example\nDNSOption=ndots:2\nAddHost=db:10.0.0.7\nAddHost=gw:host-gateway\n",
+        )
+        .expect("generates");
+        assert!(
+            out.contains("--dns 10.0.0.53 --dns-search corp.example --dns-option ndots:2 --add-host db:10.0.0.7 --add-host gw:host-gateway web\n"),
+            "{out}"
+        );
     }
 
     #[test]
