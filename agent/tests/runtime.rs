@@ -58,6 +58,25 @@ struct Bundle {
     dir: TempDir,
 }
 
+/// Makes `spec` join the network namespace at `path`, or with `None` create one.
+fn join_network(spec: &mut Spec, path: Option<PathBuf>) {
+    let mut linux = spec.linux().clone().unwrap();
+    let namespaces = linux
+        .namespaces()
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|mut namespace| {
+            if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
+                namespace.set_path(path.clone());
+            }
+            namespace
+        })
+        .collect();
+    linux.set_namespaces(Some(namespaces));
+    spec.set_linux(Some(linux));
+}
+
 impl Bundle {
     fn new() -> Bundle {
         let dir = tempfile::tempdir().unwrap();
@@ -106,19 +125,7 @@ impl Bundle {
         .unwrap();
         // A network namespace of its own, made by the runtime's clone (the engine binds one
         // at the path first).
-        let mut linux = spec.linux().clone().unwrap();
-        let namespaces = linux
-            .namespaces()
-            .clone()
-            .unwrap()
-            .into_iter()
-            .map(|mut namespace| {
-                namespace.set_path(None);
-                namespace
-            })
-            .collect();
-        linux.set_namespaces(Some(namespaces));
-        spec.set_linux(Some(linux));
+        join_network(&mut spec, None);
         spec
     }
 
@@ -470,21 +477,10 @@ fn a_namespace_with_a_path_is_joined() {
     let _running = Running(init);
     let second = Bundle::new();
     let mut spec = second.spec(shell("readlink /proc/self/ns/net"));
-    let mut linux = spec.linux().clone().unwrap();
-    let namespaces = linux
-        .namespaces()
-        .clone()
-        .unwrap()
-        .into_iter()
-        .map(|mut namespace| {
-            if namespace.typ() == oci_spec::runtime::LinuxNamespaceType::Network {
-                namespace.set_path(Some(PathBuf::from(format!("/proc/{init}/ns/net"))));
-            }
-            namespace
-        })
-        .collect();
-    linux.set_namespaces(Some(namespaces));
-    spec.set_linux(Some(linux));
+    join_network(
+        &mut spec,
+        Some(PathBuf::from(format!("/proc/{init}/ns/net"))),
+    );
     let (stdio, output) = capture();
     let pid = second.launch(&spec, stdio).unwrap();
     let text = read_all(output);

@@ -248,22 +248,27 @@ fn plumb_namespace(
     netns::create(&netns_path)?;
     let networks = NetworkStore::open(data_root)?;
     for endpoint in &record.endpoints {
-        let network = networks.get(&endpoint.network)?;
-        bring_up(&network)?;
-        veth::attach(
-            &netns_path,
-            &veth::Endpoint {
-                bridge: &network.interface,
-                host_if_name: &endpoint.host_interface,
-                address: endpoint.address,
-                prefix: endpoint.prefix,
-                gateway: endpoint.gateway,
-                mac: None,
-            },
-        )?;
+        plug(&netns_path, &networks.get(&endpoint.network)?, endpoint)?;
     }
     write_files(store, record, dir)?;
     publish(record)
+}
+
+/// Brings `network` up and gives the namespace at `netns_path` its interface there.
+fn plug(netns_path: &Path, network: &Network, endpoint: &Endpoint) -> Result<()> {
+    bring_up(network)?;
+    veth::attach(
+        netns_path,
+        &veth::Endpoint {
+            bridge: &network.interface,
+            host_if_name: &endpoint.host_interface,
+            address: endpoint.address,
+            prefix: endpoint.prefix,
+            gateway: endpoint.gateway,
+            mac: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// The network's bridge, the sysctls it needs, and its firewall rules.
@@ -506,21 +511,7 @@ pub fn connect(
     let endpoint = endpoint_on(store, &networks, &network, &record, index)?;
     let netns_path = store.dir(id).join(NETNS_FILE);
     if record.is_active() && netns::exists(&netns_path) {
-        let plugged = bring_up(&network).and_then(|()| {
-            veth::attach(
-                &netns_path,
-                &veth::Endpoint {
-                    bridge: &network.interface,
-                    host_if_name: &endpoint.host_interface,
-                    address: endpoint.address,
-                    prefix: endpoint.prefix,
-                    gateway: endpoint.gateway,
-                    mac: None,
-                },
-            )
-            .map(drop)
-            .map_err(NetworkingError::from)
-        });
+        let plugged = plug(&netns_path, &network, &endpoint);
         if let Err(error) = plugged {
             networks.ipam(&network).release(id)?;
             return Err(error);
