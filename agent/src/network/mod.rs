@@ -7,9 +7,11 @@
 //! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`; [`links`] is docker's `--link`
 //! environment. The kernel side: [`bridge`] makes a network's bridge and sets the sysctls routing
 //! needs, [`veth`] connects a container's network namespace to it, [`firewall`] keeps flotilla's
-//! nftables table (masquerading, isolation, published ports) in step with the engine's records.
+//! nftables table (masquerading, isolation, published ports) in step with the engine's records;
+//! [`dns`] is the resolver that lets the containers of a user network find each other by name.
 
 pub mod bridge;
+pub mod dns;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
