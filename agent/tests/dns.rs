@@ -360,6 +360,17 @@ fn a_container_name_resolves_over_udp_and_tcp() {
     let aaaa = world.netns.ask_udp(gateway(1), "web", RecordType::AAAA);
     assert_eq!(aaaa.metadata.response_code, ResponseCode::NoError);
     assert!(aaaa.answers.is_empty());
+
+    // A real client (it asks for A and AAAA).
+    let output = world.netns.run(|| {
+        Command::new("/bin/busybox")
+            .args(["nslookup", "web", &gateway(1).to_string()])
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("Address: 10.213.1.5"), "{stdout}");
 }
 
 #[test]
@@ -447,6 +458,18 @@ fn a_reload_serves_new_names_and_networks_and_an_empty_table_ends_the_resolver()
         "the resolver stayed with nothing to serve"
     );
     assert!(!world.data_root().join("network/dns.pid").exists());
+}
+
+#[test]
+fn a_killed_resolver_is_replaced() {
+    let world = World::new(vec![network(1, &[("web", 5)])], &[UPSTREAM]);
+    let first = world.ensure_running();
+    kill(first, Signal::SIGKILL).unwrap();
+    assert!(world.gone_within(Duration::from_secs(3)));
+    let second = world.ensure_running();
+    assert_ne!(second, first);
+    assert_eq!(resolvers(world.data_root()), [second.as_raw()]);
+    assert_eq!(world.netns.resolve(gateway(1), "web"), [container(1, 5)]);
 }
 
 #[test]

@@ -124,6 +124,9 @@ fn running(
                 return Ok(pid);
             }
         } else if !started {
+            // No resolver runs: a pid file left by one that was killed must not be taken for
+            // the new one's.
+            lock::remove_pid(&paths.pid)?;
             child = start(data_root, exe, launcher)?;
             started = true;
         } else if let Some(status) = exited(&mut child) {
