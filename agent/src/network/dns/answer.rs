@@ -7,7 +7,8 @@
 //! lookup). A reverse query (PTR, `in-addr.arpa`) for a container's address gets its first
 //! name. Only the network's own entries are seen: a container on another network is a name
 //! like any other, forwarded. Everything else goes upstream; a message that is not a query
-//! is dropped.
+//! is dropped. A UDP reply larger than the client takes (512 bytes, or its EDNS size) goes
+//! back truncated, without answers, for the client to ask again over TCP.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -31,8 +32,15 @@ pub enum Decision {
     Drop,
 }
 
-/// The decision for `query`, which arrived on `network`.
-pub fn answer(network: &Network, query: &[u8]) -> Decision {
+/// How a query came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// The decision for `query`, which arrived on `network` over `transport`.
+pub fn answer(network: &Network, query: &[u8], transport: Transport) -> Decision {
     let Ok(query) = Message::from_vec(query) else {
         return Decision::Drop;
     };
@@ -40,10 +48,10 @@ pub fn answer(network: &Network, query: &[u8]) -> Decision {
         return Decision::Drop;
     }
     if query.metadata.op_code != OpCode::Query {
-        return reply(&query, ResponseCode::NotImp, Vec::new());
+        return reply(&query, ResponseCode::NotImp, Vec::new(), transport);
     }
     let [question] = query.queries.as_slice() else {
-        return reply(&query, ResponseCode::FormErr, Vec::new());
+        return reply(&query, ResponseCode::FormErr, Vec::new(), transport);
     };
     if question.query_class() != DNSClass::IN {
         return Decision::Forward;
@@ -67,13 +75,13 @@ pub fn answer(network: &Network, query: &[u8]) -> Decision {
             None => return Decision::Forward,
         },
     };
-    reply(&query, ResponseCode::NoError, answers)
+    reply(&query, ResponseCode::NoError, answers, transport)
 }
 
 /// SERVFAIL for `query` (when no upstream answered); `None` when it is not a query.
 pub fn server_failure(query: &[u8]) -> Option<Vec<u8>> {
     let query = Message::from_vec(query).ok()?;
-    match reply(&query, ResponseCode::ServFail, Vec::new()) {
+    match reply(&query, ResponseCode::ServFail, Vec::new(), Transport::Tcp) {
         Decision::Reply(bytes) => Some(bytes),
         _ => None,
     }
@@ -119,8 +127,13 @@ fn reverse(network: &Network, name: &Name) -> Option<Name> {
     Some(target)
 }
 
-/// The response to `query` with `code` and `answers`.
-fn reply(query: &Message, code: ResponseCode, answers: Vec<Record>) -> Decision {
+/// The response to `query` with `code` and `answers`, truncated if it is too large for UDP.
+fn reply(
+    query: &Message,
+    code: ResponseCode,
+    answers: Vec<Record>,
+    transport: Transport,
+) -> Decision {
     let mut response = Message::response(query.metadata.id, query.metadata.op_code);
     response.metadata.response_code = code;
     response.metadata.authoritative = code == ResponseCode::NoError;
@@ -131,7 +144,14 @@ fn reply(query: &Message, code: ResponseCode, answers: Vec<Record>) -> Decision 
     if query.edns.is_some() {
         response.set_edns(Edns::new());
     }
-    match response.to_vec() {
+    let encoded = response.to_vec().and_then(|bytes| {
+        if transport == Transport::Udp && bytes.len() > usize::from(query.max_payload()) {
+            response.truncate().to_vec()
+        } else {
+            Ok(bytes)
+        }
+    });
+    match encoded {
         Ok(bytes) => Decision::Reply(bytes),
         Err(_) => Decision::Drop,
     }
@@ -168,6 +188,10 @@ mod tests {
         message.to_vec().unwrap()
     }
 
+    fn answer_udp(network: &Network, query: &[u8]) -> Decision {
+        answer(network, query, Transport::Udp)
+    }
+
     fn response(decision: Decision) -> Message {
         match decision {
             Decision::Reply(bytes) => Message::from_vec(&bytes).unwrap(),
@@ -189,7 +213,7 @@ mod tests {
     #[test]
     fn a_container_name_gets_its_address_in_any_case_with_or_without_the_dot() {
         for name in ["db", "DB.", "0123456789ab", "db.backend", "Db.Backend."] {
-            let message = response(answer(&network(), &query(name, RecordType::A)));
+            let message = response(answer_udp(&network(), &query(name, RecordType::A)));
             assert_eq!(message.metadata.id, 4242);
             assert_eq!(message.metadata.message_type, MessageType::Response);
             assert_eq!(message.metadata.response_code, ResponseCode::NoError);
@@ -205,7 +229,7 @@ mod tests {
 
     #[test]
     fn an_alias_shared_by_two_containers_gets_both_addresses() {
-        let message = response(answer(&network(), &query("mongo", RecordType::A)));
+        let message = response(answer_udp(&network(), &query("mongo", RecordType::A)));
         assert_eq!(
             a_records(&message),
             [Ipv4Addr::new(10, 223, 1, 2), Ipv4Addr::new(10, 223, 1, 3)]
@@ -213,8 +237,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_too_large_for_udp_is_truncated_and_whole_over_tcp() {
+        let mut many = network();
+        many.entries[0].addresses = (1..=40)
+            .map(|host| Ipv4Addr::new(10, 223, 2, host))
+            .collect();
+        let udp = response(answer_udp(&many, &query("db", RecordType::A)));
+        assert!(udp.metadata.truncation && udp.answers.is_empty());
+        assert_eq!(udp.metadata.id, 4242);
+        let tcp = response(answer(&many, &query("db", RecordType::A), Transport::Tcp));
+        assert!(!tcp.metadata.truncation);
+        assert_eq!(a_records(&tcp).len(), 40);
+        let mut large = Message::from_vec(&query("db", RecordType::A)).unwrap();
+        let mut edns = Edns::new();
+        edns.set_max_payload(4096);
+        large.set_edns(edns);
+        let udp = response(answer_udp(&many, &large.to_vec().unwrap()));
+        assert_eq!(a_records(&udp).len(), 40, "the client takes 4096 bytes");
+    }
+
+    #[test]
     fn aaaa_for_a_container_is_an_empty_success() {
-        let message = response(answer(&network(), &query("web", RecordType::AAAA)));
+        let message = response(answer_udp(&network(), &query("web", RecordType::AAAA)));
         assert_eq!(message.metadata.response_code, ResponseCode::NoError);
         assert!(message.answers.is_empty());
     }
@@ -223,13 +267,13 @@ mod tests {
     fn other_names_are_forwarded() {
         for name in ["example.org.", "db.frontend", "dbx", "backend"] {
             assert_eq!(
-                answer(&network(), &query(name, RecordType::A)),
+                answer_udp(&network(), &query(name, RecordType::A)),
                 Decision::Forward,
                 "{name}"
             );
         }
         assert_eq!(
-            answer(&network(), &query("example.org.", RecordType::AAAA)),
+            answer_udp(&network(), &query("example.org.", RecordType::AAAA)),
             Decision::Forward
         );
     }
@@ -240,14 +284,14 @@ mod tests {
         other.name = "frontend".into();
         other.entries.remove(0);
         assert_eq!(
-            answer(&other, &query("db", RecordType::A)),
+            answer_udp(&other, &query("db", RecordType::A)),
             Decision::Forward
         );
     }
 
     #[test]
     fn a_containers_address_resolves_back_to_its_name() {
-        let message = response(answer(
+        let message = response(answer_udp(
             &network(),
             &query("3.1.223.10.in-addr.arpa.", RecordType::PTR),
         ));
@@ -261,7 +305,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["web."]);
         assert_eq!(
-            answer(
+            answer_udp(
                 &network(),
                 &query("9.1.223.10.in-addr.arpa.", RecordType::PTR)
             ),
@@ -271,11 +315,11 @@ mod tests {
 
     #[test]
     fn garbage_and_responses_are_dropped() {
-        assert_eq!(answer(&network(), b"\x01\x02"), Decision::Drop);
+        assert_eq!(answer_udp(&network(), b"\x01\x02"), Decision::Drop);
         let mut message = Message::from_vec(&query("db", RecordType::A)).unwrap();
         message.metadata.message_type = MessageType::Response;
         assert_eq!(
-            answer(&network(), &message.to_vec().unwrap()),
+            answer_udp(&network(), &message.to_vec().unwrap()),
             Decision::Drop
         );
     }
@@ -284,7 +328,7 @@ mod tests {
     fn other_operations_are_not_implemented() {
         let mut message = Message::from_vec(&query("db", RecordType::A)).unwrap();
         message.metadata.op_code = OpCode::Status;
-        let reply = response(answer(&network(), &message.to_vec().unwrap()));
+        let reply = response(answer_udp(&network(), &message.to_vec().unwrap()));
         assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);
     }
 
@@ -292,7 +336,7 @@ mod tests {
     fn edns_in_the_query_is_answered_with_edns() {
         let mut message = Message::from_vec(&query("db", RecordType::A)).unwrap();
         message.set_edns(Edns::new());
-        let reply = response(answer(&network(), &message.to_vec().unwrap()));
+        let reply = response(answer_udp(&network(), &message.to_vec().unwrap()));
         assert!(reply.edns.is_some());
     }
 

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::answer::{answer, server_failure, Decision};
+use super::answer::{answer, server_failure, Decision, Transport};
 use super::table::{self, Table};
 use crate::records::RecordError;
 
@@ -169,7 +169,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, network: String, table: watch::Receiv
         let table = table.borrow().clone();
         let (socket, network) = (Arc::clone(&socket), network.clone());
         tokio::spawn(async move {
-            if let Some(reply) = respond(&table, &network, &query, false).await {
+            if let Some(reply) = respond(&table, &network, &query, Transport::Udp).await {
                 // A client that went away is no error of ours.
                 let _ = socket.send_to(&reply, client).await;
             }
@@ -198,7 +198,7 @@ async fn serve_connection(
 ) {
     while let Ok(Ok(query)) = tokio::time::timeout(TCP_IDLE, read_frame(&mut stream)).await {
         let current = table.borrow().clone();
-        if let Some(reply) = respond(&current, &network, &query, true).await {
+        if let Some(reply) = respond(&current, &network, &query, Transport::Tcp).await {
             if write_frame(&mut stream, &reply).await.is_err() {
                 return;
             }
@@ -207,22 +207,27 @@ async fn serve_connection(
 }
 
 /// The reply to `query` on `network` (`None` to drop it), forwarding it when it is not ours.
-async fn respond(table: &Table, network: &str, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
-    match answer(table.network(network)?, query) {
+async fn respond(
+    table: &Table,
+    network: &str,
+    query: &[u8],
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    match answer(table.network(network)?, query, transport) {
         Decision::Reply(reply) => Some(reply),
         Decision::Drop => None,
-        Decision::Forward => match forward(&table.upstreams, query, tcp).await {
+        Decision::Forward => match forward(&table.upstreams, query, transport).await {
             Some(reply) => Some(reply),
             None => server_failure(query),
         },
     }
 }
 
-/// The first upstream's answer to `query`, asked over TCP or UDP; `None` when none answered.
-async fn forward(upstreams: &[SocketAddr], query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+/// The first upstream's answer to `query`, asked over `transport`; `None` when none answered.
+async fn forward(upstreams: &[SocketAddr], query: &[u8], transport: Transport) -> Option<Vec<u8>> {
     for &upstream in upstreams {
         let attempt = async {
-            if tcp {
+            if transport == Transport::Tcp {
                 let mut stream = TcpStream::connect(upstream).await?;
                 write_frame(&mut stream, query).await?;
                 read_frame(&mut stream).await
