@@ -461,6 +461,17 @@ fn a_reload_serves_new_names_and_networks_and_an_empty_table_ends_the_resolver()
 }
 
 #[test]
+fn the_resolver_listens_before_the_gateway_address_exists() {
+    let world = World::new(vec![network(3, &[("web", 5)])], &[UPSTREAM]);
+    world.ensure_running();
+    // The bridge gets its address after the resolver started.
+    world
+        .netns
+        .ip(&["address", "add", &format!("{}/32", gateway(3)), "dev", "lo"]);
+    assert_eq!(world.netns.resolve(gateway(3), "web"), [container(3, 5)]);
+}
+
+#[test]
 fn a_killed_resolver_is_replaced() {
     let world = World::new(vec![network(1, &[("web", 5)])], &[UPSTREAM]);
     let first = world.ensure_running();
