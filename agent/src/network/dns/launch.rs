@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use sha2::{Digest, Sha256};
 
 use super::lock::{self, LockError};
-use super::{table, Paths};
+use super::Paths;
 
 /// How long a resolver gets to take its lock and write its pid.
 const STARTUP: Duration = Duration::from_secs(5);
@@ -32,8 +32,6 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum LaunchError {
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("cannot create {path}: {source}")]
-    Dir { path: PathBuf, source: io::Error },
     #[error("cannot run {program}: {source}")]
     Spawn { program: PathBuf, source: io::Error },
     #[error("systemd-run for the resolver failed: {0}")]
@@ -74,8 +72,6 @@ pub fn ensure_running(
     launcher: Launcher,
 ) -> Result<Pid, LaunchError> {
     let paths = Paths::new(data_root);
-    let dir = table::dir(data_root);
-    std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Dir { path: dir, source })?;
     let _start = lock::lock(&paths.start, true)?;
     running(&paths, data_root, exe, launcher)
 }
@@ -85,8 +81,6 @@ pub fn ensure_running(
 /// writing the table.
 pub fn reload(data_root: &Path, exe: &Path, launcher: Launcher) -> Result<(), LaunchError> {
     let paths = Paths::new(data_root);
-    let dir = table::dir(data_root);
-    std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Dir { path: dir, source })?;
     let _start = lock::lock(&paths.start, true)?;
     let pid = running(&paths, data_root, exe, launcher)?;
     let before = lock::pid_stamp(&paths.pid)?;

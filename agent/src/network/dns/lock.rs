@@ -13,6 +13,8 @@ use nix::unistd::Pid;
 /// Why a lock or pid file could not be used; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    #[error("cannot create {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("cannot lock {path}: {source}")]
@@ -28,9 +30,15 @@ pub enum LockError {
 /// A `Result` whose error is [`LockError`].
 pub type Result<T> = std::result::Result<T, LockError>;
 
-/// The lock at `path` (made if missing), waiting for it when `wait`; `None` when it is held
-/// and `wait` is false.
+/// The lock at `path` (made if missing, with its directory), waiting for it when `wait`;
+/// `None` when it is held and `wait` is false.
 pub fn lock(path: &Path, wait: bool) -> Result<Option<Flock<File>>> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|source| LockError::Create {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -21,11 +21,6 @@ pub enum ResolverError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Table(#[from] RecordError),
-    #[error("cannot create {path}: {source}")]
-    Dir {
-        path: std::path::PathBuf,
-        source: io::Error,
-    },
     #[error("cannot start the resolver's runtime: {0}")]
     Runtime(io::Error),
     #[error("cannot handle {signal}: {source}")]
@@ -40,8 +35,6 @@ pub enum ResolverError {
 /// to `report` and the others are served.
 pub fn run(data_root: &Path, report: &mut dyn FnMut(&ServerError)) -> Result<(), ResolverError> {
     let paths = Paths::new(data_root);
-    let dir = table::dir(data_root);
-    std::fs::create_dir_all(&dir).map_err(|source| ResolverError::Dir { path: dir, source })?;
     let Some(_running) = lock::lock(&paths.lock, false)? else {
         return Ok(());
     };
