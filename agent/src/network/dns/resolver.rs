@@ -4,9 +4,11 @@
 //! added meanwhile by a caller of [`super::launch::reload`] is never left without its
 //! resolver.
 
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use nix::fcntl::Flock;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::lock::{self, LockError};
@@ -35,7 +37,7 @@ pub enum ResolverError {
 /// to `report` and the others are served.
 pub fn run(data_root: &Path, report: &mut dyn FnMut(&ServerError)) -> Result<(), ResolverError> {
     let paths = Paths::new(data_root);
-    let Some(_running) = lock::lock(&paths.lock, false)? else {
+    let Some(running) = lock::lock(&paths.lock, false)? else {
         return Ok(());
     };
     // A pid file left by a resolver that was killed names no resolver.
@@ -44,13 +46,20 @@ pub fn run(data_root: &Path, report: &mut dyn FnMut(&ServerError)) -> Result<(),
         .enable_all()
         .build()
         .map_err(ResolverError::Runtime)?;
-    let result = runtime.block_on(serve(&paths, report));
+    let start = runtime.block_on(serve(&paths, report))?;
     lock::remove_pid(&paths.pid)?;
-    result
+    // Gone before the start lock is: whoever takes it next sees no resolver and starts one.
+    drop(running);
+    drop(start);
+    Ok(())
 }
 
-/// Serves until SIGTERM or an empty table.
-async fn serve(paths: &Paths, report: &mut dyn FnMut(&ServerError)) -> Result<(), ResolverError> {
+/// Serves until SIGTERM or an empty table; in the second case, returns the start lock, to be
+/// held until the resolver is gone.
+async fn serve(
+    paths: &Paths,
+    report: &mut dyn FnMut(&ServerError),
+) -> Result<Option<Flock<File>>, ResolverError> {
     let handle = |name: &'static str, kind| {
         signal(kind).map_err(|source| ResolverError::Signal {
             signal: name,
@@ -66,8 +75,10 @@ async fn serve(paths: &Paths, report: &mut dyn FnMut(&ServerError)) -> Result<()
                 loaded.failures.iter().for_each(&mut *report);
                 // The callers waiting for this resolver go on once the pid is written anew.
                 lock::write_pid(&paths.pid)?;
-                if loaded.networks == 0 && nothing_to_serve(paths)? {
-                    return Ok(());
+                if loaded.networks == 0 {
+                    if let Some(start) = nothing_to_serve(paths)? {
+                        return Ok(Some(start));
+                    }
                 }
             }
             // A damaged table: keep serving the last good one until the next SIGHUP.
@@ -78,13 +89,18 @@ async fn serve(paths: &Paths, report: &mut dyn FnMut(&ServerError)) -> Result<()
         }
         tokio::select! {
             _ = hangup.recv() => {}
-            _ = terminate.recv() => return Ok(()),
+            _ = terminate.recv() => return Ok(None),
         }
     }
 }
 
-/// Whether the table is still empty, read again while no one starts or signals a resolver.
-fn nothing_to_serve(paths: &Paths) -> Result<bool, ResolverError> {
-    let _start = lock::lock(&paths.start, true)?;
-    Ok(table::read(&paths.table)?.networks.is_empty())
+/// The start lock if the table is still empty, read again while no one starts or signals a
+/// resolver; `None` when networks came meanwhile.
+fn nothing_to_serve(paths: &Paths) -> Result<Option<Flock<File>>, ResolverError> {
+    let start = lock::lock(&paths.start, true)?;
+    Ok(table::read(&paths.table)?
+        .networks
+        .is_empty()
+        .then_some(start)
+        .flatten())
 }
