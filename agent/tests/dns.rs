@@ -432,7 +432,7 @@ fn a_silent_upstream_gives_servfail_after_the_timeout_and_the_next_one_is_tried(
 }
 
 #[test]
-fn a_reload_serves_new_names_and_networks_and_an_empty_table_ends_the_resolver() {
+fn a_reload_serves_new_names_and_networks_drops_gone_ones_and_an_empty_table_ends_it() {
     let world = World::new(vec![network(1, &[("web", 5)])], &[UPSTREAM]);
     let _upstream = world.netns.upstream();
     let pid = world.ensure_running();
@@ -450,6 +450,15 @@ fn a_reload_serves_new_names_and_networks_and_an_empty_table_ends_the_resolver()
     assert_eq!(world.netns.resolve(gateway(1), "db"), [container(1, 6)]);
     assert_eq!(world.netns.resolve(gateway(2), "cache"), [container(2, 9)]);
     assert_eq!(world.ensure_running(), pid, "the same resolver goes on");
+
+    // A network that went is no longer listened on.
+    world.write(vec![network(1, &[("web", 5)])], &[UPSTREAM]);
+    world.reload();
+    let refused = world
+        .netns
+        .run(|| TcpStream::connect(SocketAddrV4::new(gateway(2), 53)).unwrap_err());
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(world.netns.resolve(gateway(1), "web"), [container(1, 5)]);
 
     world.write(Vec::new(), &[UPSTREAM]);
     world.reload();
