@@ -103,6 +103,9 @@ pub enum Command {
     /// Supervise a container (started by `run -d` and `start`; not for people).
     #[command(hide = true)]
     Supervise(engine::supervise::SuperviseArgs),
+    /// Serve the user networks' DNS (started by the engine; not for people).
+    #[command(hide = true)]
+    DnsServe,
 }
 
 /// Runs `flotilla` with the given arguments; `command` is the subcommand's name as typed.
@@ -133,6 +136,7 @@ pub fn run(args: Flotilla, command: &str) -> ExitCode {
         Command::Rm(a) => engine::rm::run(&context, &a),
         Command::Wait(a) => engine::wait::run(&context, &a),
         Command::Supervise(a) => engine::supervise::run(&context, &a),
+        Command::DnsServe => engine::dns_serve::run(&context),
         Command::Logs(a) => engine::logs::run(&context, &a),
         Command::Boot(a) => engine::boot::run(&context, &a),
         Command::Ps(a) => engine::ps::run(&context, &a),

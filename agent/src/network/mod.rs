@@ -6,10 +6,13 @@
 //! docker's `-p`/`-P` grammar and the choice of host ports; [`files`] renders a container's
 //! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`; [`links`] is docker's `--link`
 //! environment. The kernel side: [`bridge`] makes a network's bridge and sets the sysctls routing
-//! needs, [`netns`] keeps a container's network namespace alive by a bind mount, [`veth`] connects a container's network namespace to it, [`firewall`] keeps flotilla's
-//! nftables table (masquerading, isolation, published ports) in step with the engine's records.
+//! needs, [`netns`] keeps a container's network namespace alive by a bind mount, [`veth`] connects
+//! that namespace to a bridge, [`firewall`] keeps flotilla's nftables table (masquerading,
+//! isolation, published ports) in step with the engine's records; [`dns`] is the resolver that
+//! lets the containers of a user network find each other by name.
 
 pub mod bridge;
+pub mod dns;
 pub mod files;
 pub mod firewall;
 pub mod ipam;

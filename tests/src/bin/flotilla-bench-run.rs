@@ -11,8 +11,10 @@
 //!
 //! The peers are Debian's `crun`, `runc` and `podman` (installed if missing). crun refuses this
 //! machine's hybrid cgroup2 mount, so it runs in a private mount namespace with
-//! `/sys/fs/cgroup/unified` unmounted; podman uses a throwaway vfs store, `--network none`, runc
-//! (its crun refuses hybrid cgroups) and nofile/nproc ulimits below this machine's hard limits.
+//! `/sys/fs/cgroup/unified` unmounted; podman uses a throwaway vfs store, runc (its crun refuses
+//! hybrid cgroups) and nofile/nproc ulimits below this machine's hard limits. The engine rows run
+//! with `--network none`, then with their default bridge and a published port (`-p` rows); the
+//! whole benchmark runs in a network namespace of its own.
 
 use std::fs;
 use std::path::Path;
@@ -90,13 +92,10 @@ fn podman(root: &Path) -> Command {
     command
 }
 
-/// `podman VERB… bb /bin/true` with the settings every measured container gets: no network (so
-/// podman adds no firewall rules) and rlimits below this machine's hard limits.
-fn podman_container(root: &Path, verb: &[&str]) -> Command {
+/// `podman VERB… NETWORK… bb /bin/true` with rlimits below this machine's hard limits.
+fn podman_container(root: &Path, verb: &[&str], network: &[&str]) -> Command {
     let mut command = podman(root);
-    command.args(verb).args([
-        "--network",
-        "none",
+    command.args(verb).args(network).args([
         "--ulimit",
         "nofile=1024:1024",
         "--ulimit",
@@ -105,6 +104,23 @@ fn podman_container(root: &Path, verb: &[&str]) -> Command {
         "/bin/true",
     ]);
     command
+}
+
+/// The network of the plain rows: none, so that they measure the container alone.
+const NO_NETWORK: &[&str] = &["--network", "none"];
+/// The network of the `-p` rows: each engine's default bridge, with one published port.
+const PUBLISHED: &[&str] = &["-p", "18080:80"];
+
+/// Moves this process (and so every engine it runs) into a network namespace of its own with
+/// `lo` up: the bridges, veths and firewall rules of both engines are made there, not on the
+/// host.
+fn own_network_namespace() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("a network namespace for the benchmark");
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status();
+    assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
 }
 
 fn main() {
@@ -117,6 +133,7 @@ fn main() {
         }
     };
     ensure_packages(&["crun", "runc", "podman"]);
+    own_network_namespace();
     let scratch = TempDir::new().unwrap();
     let tarball = busybox_tarball(&scratch.path().join("rootfs"), &[]);
     let rootfs = scratch.path().join("rootfs");
@@ -166,20 +183,56 @@ fn main() {
     rows.push((
         "podman run --rm",
         measure(runs, |_| {
-            timed(&mut podman_container(&podman_root, &["run", "--rm"]))
+            timed(&mut podman_container(
+                &podman_root,
+                &["run", "--rm"],
+                NO_NETWORK,
+            ))
         }),
     ));
     rows.push((
         "flotilla run --rm",
         measure(runs, |_| {
-            timed(flotilla().args(["run", "--rm", "bb", "/bin/true"]))
+            timed(
+                flotilla()
+                    .args(["run", "--rm"])
+                    .args(NO_NETWORK)
+                    .args(["bb", "/bin/true"]),
+            )
+        }),
+    ));
+    rows.push((
+        "podman run -p",
+        measure(runs, |_| {
+            timed(&mut podman_container(
+                &podman_root,
+                &["run", "--rm"],
+                PUBLISHED,
+            ))
+        }),
+    ));
+    rows.push((
+        "flotilla run -p",
+        measure(runs, |_| {
+            timed(
+                flotilla()
+                    .args(["run", "--rm"])
+                    .args(PUBLISHED)
+                    .args(["bb", "/bin/true"]),
+            )
         }),
     ));
     timed(&mut podman_container(
         &podman_root,
         &["create", "--name", "stopped"],
+        NO_NETWORK,
     ));
-    timed(flotilla().args(["create", "--name", "stopped", "bb", "/bin/true"]));
+    timed(
+        flotilla()
+            .args(["create", "--name", "stopped"])
+            .args(NO_NETWORK)
+            .args(["bb", "/bin/true"]),
+    );
     rows.push((
         "podman start -a",
         measure(runs, |_| {

@@ -4,6 +4,7 @@
 
 pub mod boot;
 pub mod containers;
+pub mod dns_serve;
 pub mod exec;
 pub mod export;
 pub mod image_commands;
