@@ -548,3 +548,80 @@ fn boot_clears_what_killed_supervisors_left_and_rebuilds_the_rules() {
         .join("netns")
         .exists());
 }
+
+#[test]
+fn containers_on_a_user_network_find_each_other_by_name() {
+    let f = engine();
+    f.ok(&["network", "create", "back"]);
+    f.ok(&["network", "create", "other"]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "back",
+        "bb",
+        "nc",
+        "-ll",
+        "-p",
+        "27017",
+        "-e",
+        "echo",
+        "found-by-name",
+    ]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "elsewhere",
+        "--network",
+        "other",
+        "bb",
+        "sleep",
+        "600",
+    ]);
+    let db = address_of_on(&f, "db", "back");
+    let gateway = inspect(&f, "db")["NetworkSettings"]["Networks"]["back"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "bb",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup db; nc -w 2 db 27017",
+    ]);
+    assert!(out.contains(&format!("nameserver {gateway}\n")), "{out}");
+    assert!(out.contains(&format!("Address: {db}")), "{out}");
+    assert!(out.ends_with("found-by-name\n"), "{out}");
+    // A name of another network is not this network's.
+    let isolated = f.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "back",
+        "bb",
+        "nslookup",
+        "elsewhere",
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&isolated.stdout).contains(&address_of_on(
+            &f,
+            "elsewhere",
+            "other"
+        )),
+        "{isolated:?}"
+    );
+    // A stopped container's name goes with it.
+    f.ok(&["stop", "-t", "1", "db"]);
+    let gone = f.run(&["run", "--rm", "--network", "back", "bb", "nslookup", "db"]);
+    assert!(
+        !String::from_utf8_lossy(&gone.stdout).contains(&format!("Address: {db}")),
+        "{gone:?}"
+    );
+}

@@ -13,7 +13,8 @@ pub enum InheritedError {
     Standard(RawFd),
 }
 
-/// Takes ownership of descriptor `fd`, which the parent left open for this process.
+/// Takes ownership of descriptor `fd`, which the parent left open for this process, and
+/// closes it on exec.
 pub fn adopt(fd: RawFd) -> Result<OwnedFd, InheritedError> {
     if fd <= 2 {
         return Err(InheritedError::Standard(fd));
@@ -22,6 +23,13 @@ pub fn adopt(fd: RawFd) -> Result<OwnedFd, InheritedError> {
     // second owner of something else.
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
         .map_err(|e| InheritedError::NotOpen(fd, e))?;
+    // Ours alone from now on: no child of ours (a container, the DNS resolver) may hold the
+    // lock or keep a pipe open.
+    nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| InheritedError::NotOpen(fd, e))?;
     // SAFETY: `fd` is open (checked above), was opened by our parent for us alone, and each
     // number is adopted once, at start-up, before anything else could open or close it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

@@ -19,6 +19,7 @@ use image::store::lock::FileLock;
 use super::store::ContainerStore;
 use crate::engine::container::{Container, Endpoint};
 use crate::engine::options::{Network as Mode, RunOptions};
+use crate::network::dns;
 use crate::network::files::{self, Hosts, LinkedHost, Resolver};
 use crate::network::firewall::{self, Publication, PublishedPort};
 use crate::network::links::{link_env, LinkTarget};
@@ -63,6 +64,10 @@ pub enum NetworkingError {
     AlreadyConnected { container: String, network: String },
     #[error("container {container} is not connected to network {network}")]
     NotConnected { container: String, network: String },
+    #[error(transparent)]
+    DnsTable(#[from] crate::records::RecordError),
+    #[error(transparent)]
+    DnsLaunch(#[from] dns::launch::LaunchError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -201,7 +206,12 @@ pub fn plumb(data_root: &Path, store: &ContainerStore, record: &Container) -> Re
             plumb_namespace(data_root, store, record, &dir)
         }
     };
-    match result {
+    match result.and_then(|done| {
+        if on_user_network(record) {
+            serve_names(data_root, store, None)?;
+        }
+        Ok(done)
+    }) {
         Ok((plumbing, bindings)) => {
             if !bindings.is_empty() {
                 store.update(&record.id, |c| c.ports = bindings)?;
@@ -422,6 +432,9 @@ fn write(path: &Path, text: &str) -> Result<()> {
 pub fn unplumb(data_root: &Path, store: &ContainerStore, record: &Container) -> Result<()> {
     let _lock = plumbing_lock(data_root)?;
     undo(store, record)?;
+    if on_user_network(record) {
+        serve_names(data_root, store, Some(&record.id))?;
+    }
     if store
         .read_raw(&record.id)
         .is_ok_and(|c| !c.ports.is_empty())
@@ -518,6 +531,9 @@ pub fn connect(
         }
     }
     store.update(id, |c| c.endpoints.push(endpoint.clone()))?;
+    if !network.is_default() {
+        serve_names(data_root, store, None)?;
+    }
     Ok(endpoint)
 }
 
@@ -544,6 +560,9 @@ pub fn disconnect(
     }
     networks.ipam(&network).release(id)?;
     store.update(id, |c| c.endpoints.retain(|e| e.network != network.name))?;
+    if !network.is_default() {
+        serve_names(data_root, store, None)?;
+    }
     Ok(())
 }
 
@@ -576,6 +595,64 @@ pub fn recover(data_root: &Path, store: &ContainerStore) -> Result<()> {
         }
     }
     firewall::rebuild(&state)?;
+    Ok(())
+}
+
+fn on_user_network(record: &Container) -> bool {
+    record
+        .endpoints
+        .iter()
+        .any(|e| e.network != DEFAULT_NETWORK)
+}
+
+/// Rewrites the embedded resolver's table from the running containers on user networks (but
+/// `leaving`, whose supervisor is ending) and has the resolver read it; the caller holds the
+/// plumbing lock, which makes this read-modify-write the only one at a time.
+fn serve_names(data_root: &Path, store: &ContainerStore, leaving: Option<&str>) -> Result<()> {
+    let networks = NetworkStore::open(data_root)?;
+    let mut running = Vec::new();
+    for record in store.list()? {
+        if Some(record.id.as_str()) != leaving && store.supervisor_alive(&record.id)? {
+            running.push(record);
+        }
+    }
+    let mut table = dns::table::Table {
+        networks: Vec::new(),
+        upstreams: files::upstreams(&host_resolv_conf(), &files::Dns::default())
+            .into_iter()
+            .map(|ip| std::net::SocketAddr::new(ip, dns::server::PORT))
+            .collect(),
+    };
+    for network in networks.list()?.into_iter().filter(|n| !n.is_default()) {
+        let entries: Vec<dns::table::Entry> = running
+            .iter()
+            .filter_map(|c| {
+                let endpoint = c.endpoints.iter().find(|e| e.network == network.name)?;
+                Some(dns::table::Entry {
+                    names: vec![c.name.clone(), c.short_id().to_owned()],
+                    addresses: vec![endpoint.address],
+                })
+            })
+            .collect();
+        if !entries.is_empty() {
+            table.networks.push(dns::table::Network {
+                name: network.name.clone(),
+                gateway: network.gateway,
+                entries,
+            });
+        }
+    }
+    let path = dns::table::path(data_root);
+    let before = dns::table::read(&path)?;
+    dns::table::write(&path, &table)?;
+    if before.networks.is_empty() && table.networks.is_empty() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|source| NetworkingError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })?;
+    dns::launch::reload(data_root, &exe, dns::launch::Launcher::detect())?;
     Ok(())
 }
 

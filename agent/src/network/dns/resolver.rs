@@ -25,6 +25,8 @@ pub enum ResolverError {
     Table(#[from] RecordError),
     #[error("cannot start the resolver's runtime: {0}")]
     Runtime(io::Error),
+    #[error("cannot unblock signals: {0}")]
+    Signals(nix::errno::Errno),
     #[error("cannot handle {signal}: {source}")]
     Signal {
         signal: &'static str,
@@ -37,6 +39,11 @@ pub enum ResolverError {
 /// to `report` and the others are served.
 pub fn run(data_root: &Path, report: &mut dyn FnMut(&ServerError)) -> Result<(), ResolverError> {
     let paths = Paths::new(data_root);
+    // Whoever started us may have had signals blocked (a supervisor reads its own on a
+    // signalfd): SIGHUP and SIGTERM must reach the handlers below.
+    nix::sys::signal::SigSet::all()
+        .thread_unblock()
+        .map_err(ResolverError::Signals)?;
     let Some(running) = lock::lock(&paths.lock, false)? else {
         return Ok(());
     };
