@@ -625,3 +625,138 @@ fn containers_on_a_user_network_find_each_other_by_name() {
         "{gone:?}"
     );
 }
+
+/// Another host: a network namespace joined to the data root's by a veth, `10.99.0.2/30` there
+/// and `10.99.0.1/30` on the data root's side. Removed when dropped.
+struct OtherHost {
+    name: String,
+}
+
+impl OtherHost {
+    fn new(flotilla: &Flotilla) -> OtherHost {
+        let host = flotilla
+            .netns()
+            .expect("a data root with its own namespace");
+        let name = host.replace("-engine", "-outside");
+        let end = format!("o{}", &name[name.len().saturating_sub(8)..]);
+        let run = |args: &[&str]| {
+            let status = Command::new("ip").args(args).status().unwrap();
+            assert!(status.success(), "ip {args:?}");
+        };
+        run(&["netns", "add", &name]);
+        run(&[
+            "-n", host, "link", "add", "uplink", "type", "veth", "peer", "name", &end, "netns",
+            &name,
+        ]);
+        run(&["-n", host, "addr", "add", "10.99.0.1/30", "dev", "uplink"]);
+        run(&["-n", host, "link", "set", "uplink", "up"]);
+        run(&["-n", &name, "addr", "add", "10.99.0.2/30", "dev", &end]);
+        run(&["-n", &name, "link", "set", &end, "up"]);
+        run(&["-n", &name, "link", "set", "lo", "up"]);
+        OtherHost { name }
+    }
+
+    fn busybox(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .arg("/bin/busybox")
+            .args(args);
+        command
+    }
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn other_hosts_reach_published_ports_and_containers_reach_out_masqueraded() {
+    let f = engine();
+    let other = OtherHost::new(&f);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "bb",
+        "nc",
+        "-ll",
+        "-p",
+        "80",
+        "-e",
+        "echo",
+        "from-the-container",
+    ]);
+    let until = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let output = other
+            .busybox(&["nc", "-w", "3", "10.99.0.1", "8080"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+        if answer.contains("from-the-container") || Instant::now() > until {
+            break answer;
+        }
+        sleep(Duration::from_millis(100));
+    };
+    assert_eq!(answer, "from-the-container\n");
+    // Outbound: the other host sees the connection come from the host's address. The
+    // listener's input stays open, so the connection does too until it is looked at.
+    let mut listener = other
+        .busybox(&["nc", "-l", "-p", "9999"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = listener.stdin.take();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening = other.busybox(&["netstat", "-ltn"]).output().unwrap();
+        if String::from_utf8_lossy(&listening.stdout).contains(":9999 ") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the other host's listener did not start"
+        );
+        sleep(Duration::from_millis(50));
+    }
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "bb",
+        "sh",
+        "-c",
+        "(echo hello-outside; sleep 600) | nc 10.99.0.2 9999",
+    ]);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let netstat = other.busybox(&["netstat", "-tn"]).output().unwrap();
+        let netstat = String::from_utf8_lossy(&netstat.stdout).into_owned();
+        if netstat.contains("10.99.0.2:9999") {
+            assert!(netstat.contains("10.99.0.1:"), "not masqueraded: {netstat}");
+            assert!(
+                !netstat.contains("10.222."),
+                "a container address left: {netstat}"
+            );
+            break;
+        }
+        assert!(Instant::now() < until, "no connection: {netstat}");
+        sleep(Duration::from_millis(100));
+    }
+    drop(input);
+    f.ok(&["rm", "-f", "client"]);
+    let output = listener.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello-outside\n");
+}
