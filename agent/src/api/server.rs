@@ -52,9 +52,9 @@ impl ApiState {
         }
     }
 
-    /// Opens the API for business (or closes it again with `None`, while etcd is lost).
-    pub fn set_registry(&self, registry: Option<Registry>) {
-        *self.inner.registry.write().expect("registry lock") = registry;
+    /// Opens the API for business, once the machine has joined the first time.
+    pub fn open(&self, registry: Registry) {
+        *self.inner.registry.write().expect("registry lock") = Some(registry);
     }
 
     /// The registry, or the 503 fleet answered before the machine registered.

@@ -214,7 +214,7 @@ pub async fn run(mut settings: Settings) -> Result<(), DaemonError> {
         };
         stop_at = None;
         save_lease(&settings.run_dir, presence.lease());
-        api.set_registry(Some(registry.clone()));
+        api.open(registry.clone());
         notify::send(&format!(
             "STATUS=in the cluster as {machine_id} ({})\n",
             record.public_ip
@@ -228,7 +228,8 @@ pub async fn run(mut settings: Settings) -> Result<(), DaemonError> {
             &mut node,
         )
         .await;
-        api.set_registry(None);
+        // The API stays open while the machine joins again: it needs etcd, not this machine's
+        // lease, and a client that asks in that moment must not be told the agent is gone.
         match ended {
             Ended::Leave => return leave(&mut node, Some(presence)).await,
             Ended::LeaseLost { expired_by } => {
