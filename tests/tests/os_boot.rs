@@ -99,9 +99,18 @@ struct Vm {
     _dir: tempfile::TempDir,
 }
 
+/// eth0 and eth1 as under Vagrant (management network, private network): each is qemu's
+/// user-mode network restricted to the VM (nothing leaves), or eth1 is a multicast socket on the
+/// loopback of a network namespace of the test's own (the VMs of one test share it).
+const ISOLATED: &[&str] = &[
+    "user,restrict=on,model=virtio-net-pci",
+    "user,restrict=on,model=virtio-net-pci",
+];
+
 impl Vm {
-    /// Boots a copy-on-write overlay of `disk` with `config` on a config drive.
-    fn boot(disk: &Path, config: &str) -> Vm {
+    /// Boots a copy-on-write overlay of `disk` with `config` on a config drive, with `nics`
+    /// (`-nic` values), in the network namespace of process `netns` when given.
+    fn boot(disk: &Path, config: &str, nics: &[&str], netns: Option<u32>) -> Vm {
         let dir = tempfile::tempdir().expect("temporary directory");
         let overlay = dir.path().join("overlay.qcow2");
         run(Command::new("qemu-img")
@@ -115,19 +124,31 @@ impl Vm {
             .arg(&toml)
             .arg(&drive));
         let console = dir.path().join("console.log");
-        let child = Command::new("qemu-system-x86_64")
-            .args(["-accel", &accelerator(), "-m", "1024", "-smp", "2"])
+        let mut command = match netns {
+            Some(pid) => {
+                let mut command = Command::new("nsenter");
+                command.args(["-t", &pid.to_string(), "-n", "--", "qemu-system-x86_64"]);
+                command
+            }
+            None => Command::new("qemu-system-x86_64"),
+        };
+        let cpus = if netns.is_some() { "1" } else { "2" };
+        command
+            .args(["-accel", &accelerator(), "-m", "1024", "-smp", cpus])
             .args(["-display", "none", "-monitor", "none", "-no-reboot"])
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .arg("-drive")
             .arg(format!("file={},if=virtio,format=qcow2", overlay.display()))
             .arg("-drive")
-            .arg(format!("file={},if=virtio,format=raw,readonly=on", drive.display()))
-            // eth0 and eth1 as under Vagrant (management network, private network); both are
-            // qemu's user-mode network restricted to the VM: nothing leaves.
-            .args(["-nic", "user,restrict=on,model=virtio-net-pci"])
-            .args(["-nic", "user,restrict=on,model=virtio-net-pci"])
+            .arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                drive.display()
+            ));
+        for nic in nics {
+            command.args(["-nic", nic]);
+        }
+        let child = command
             .stdin(Stdio::null())
             .spawn()
             .expect("qemu-system-x86_64 starts (Debian's qemu-system-x86)");
@@ -207,7 +228,7 @@ fn the_image_boots_into_a_registered_agent_with_a_read_only_usr() {
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let disk = image();
     let started = Instant::now();
-    let mut vm = Vm::boot(&disk, &core01_with_probes());
+    let mut vm = Vm::boot(&disk, &core01_with_probes(), ISOLATED, None);
     let console = vm.wait_for(
         &[
             "PROBE agent: joined the cluster: machine",
@@ -246,7 +267,7 @@ fn an_invalid_configuration_stops_the_boot_naming_the_key() {
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let disk = image();
     let config = core01_with_probes().replace("role = \"member\"", "role = \"memer\"");
-    let mut vm = Vm::boot(&disk, &config);
+    let mut vm = Vm::boot(&disk, &config, ISOLATED, None);
     let console = vm.wait_for(
         &[
             "etcd.role: unknown role \"memer\" (member|client)",
@@ -258,4 +279,144 @@ fn an_invalid_configuration_stops_the_boot_naming_the_key() {
         !console.contains("PROBE usr mount"),
         "units ran after first boot failed:\n{console}"
     );
+}
+
+/// A network namespace of the test's own, held by a sleeping process: only loopback, with
+/// multicast on, so qemu's multicast sockets there form one private Ethernet segment.
+struct Netns {
+    holder: Child,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let holder = Command::new("unshare")
+            .args(["--net", "--", "sh", "-c"])
+            .arg(
+                "ip link set lo up && ip link set lo multicast on && \
+                 ip route add 224.0.0.0/4 dev lo && touch /dev/null && exec sleep 3600",
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) starts");
+        let netns = Netns { holder };
+        let started = Instant::now();
+        while !run(Command::new("nsenter").args([
+            "-t",
+            &netns.holder.id().to_string(),
+            "-n",
+            "ip",
+            "route",
+            "show",
+            "table",
+            "main",
+        ]))
+        .contains("224.0.0.0/4")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the namespace's route never came"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        netns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// `printf` of `text` into `path` inside a unit's `ExecStart=` (systemd's `%` doubled).
+fn write_file_command(path: &str, text: &str) -> String {
+    let lines: Vec<String> = text.lines().map(|line| format!("'{line}'")).collect();
+    format!("printf '%%s\\n' {} > {path}", lines.join(" "))
+}
+
+/// Core-01's probe in a cluster of three: waits for three machines, loads the seed units of
+/// DESIGN.md §1 and prints `flotctl list-machines` and `list-units`.
+fn cluster_probe() -> String {
+    let mongo = include_str!("../units/mongo.service");
+    let employees = include_str!("../units/employees.service");
+    format!(
+        r#"
+[[units]]
+name = "probe-cluster.service"
+contents = '''
+[Unit]
+After=flotilla.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "until [ $$(flotctl list-machines 2>/dev/null | grep -c 10.240.8.10) = 3 ]; do sleep 2; done; flotctl list-machines | sed 's/^/PROBE machines: /'; {}; {}; cd /root && flotctl load mongo.service employees.service 2>&1 | sed 's/^/PROBE load: /'; flotctl list-units | sed 's/^/PROBE units: /'"
+StandardOutput=journal+console
+'''
+"#,
+        write_file_command("/root/mongo.service", mongo),
+        write_file_command("/root/employees.service", employees),
+    )
+}
+
+#[test]
+fn three_machines_form_a_cluster_and_the_seed_units_land_together() {
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let disk = image();
+    let netns = Netns::new();
+    let started = Instant::now();
+    let mut vms: Vec<Vm> = (1..=3)
+        .map(|i| {
+            let mut config = run(Command::new(workspace().join("vagrant/node-config.sh"))
+                .args([i.to_string(), "3".to_owned()]));
+            if i == 1 {
+                config.push_str(&cluster_probe());
+            }
+            let private = format!(
+                "socket,mcast=230.0.8.1:18080,localaddr=127.0.0.1,model=virtio-net-pci,mac=52:54:00:0a:08:{i:02x}"
+            );
+            Vm::boot(
+                &disk,
+                &config,
+                &[ISOLATED[0], &private],
+                Some(netns.holder.id()),
+            )
+        })
+        .collect();
+    let console = vms[0].wait_for(&["PROBE units: "], &["reboot: System halted"]);
+    eprintln!(
+        "os_boot: three machines and the seed units in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    for ip in ["10.240.8.101", "10.240.8.102", "10.240.8.103"] {
+        assert!(
+            console
+                .lines()
+                .any(|line| line.contains("PROBE machines: ") && line.contains(ip)),
+            "{ip} is not in flotctl list-machines:\n{console}"
+        );
+    }
+    let machine_of = |unit: &str| {
+        console
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line
+                    .split("PROBE units: ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .collect();
+                (fields.first() == Some(&unit)).then(|| fields.get(1).map(|m| m.to_string()))?
+            })
+            .unwrap_or_else(|| panic!("{unit} is not in flotctl list-units:\n{console}"))
+    };
+    let mongo = machine_of("mongo.service");
+    assert!(
+        mongo.contains("10.240.8.10"),
+        "mongo.service has no machine: {mongo}"
+    );
+    assert_eq!(
+        machine_of("employees.service"),
+        mongo,
+        "X-ConditionMachineOf=mongo.service"
+    );
+    drop(vms.drain(..));
 }

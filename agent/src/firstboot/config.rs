@@ -44,20 +44,20 @@ pub const DEFAULT_CLUSTER_TOKEN: &str = "flotilla";
 #[derive(Debug, thiserror::Error)]
 pub enum FirstBootError {
     /// Not TOML.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {reason}")]
     Syntax {
         /// Where the file came from.
         origin: String,
         /// What toml said, with line and column.
-        source: toml::de::Error,
+        reason: toml::de::Error,
     },
     /// A key is unknown, of the wrong type or shape, or does not fit with another.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {reason}")]
     Key {
         /// Where the file came from.
         origin: String,
         /// The key and the problem.
-        source: KeyError,
+        reason: KeyError,
     },
 }
 
@@ -134,13 +134,13 @@ pub struct ExtraUnit {
 /// Parses and checks the text of a first-boot file; `origin` (the file's name or path) starts
 /// every error message.
 pub fn parse(origin: &str, text: &str) -> Result<FirstBoot, FirstBootError> {
-    let table: toml::Table = toml::from_str(text).map_err(|source| FirstBootError::Syntax {
+    let table: toml::Table = toml::from_str(text).map_err(|reason| FirstBootError::Syntax {
         origin: origin.to_owned(),
-        source,
+        reason,
     })?;
-    read(&table).map_err(|source| FirstBootError::Key {
+    read(&table).map_err(|reason| FirstBootError::Key {
         origin: origin.to_owned(),
-        source,
+        reason,
     })
 }
 
