@@ -232,7 +232,8 @@ fn the_image_boots_into_a_registered_agent_with_a_read_only_usr() {
     let console = vm.wait_for(
         &[
             "PROBE agent: joined the cluster: machine",
-            "PROBE list-machines: ",
+            // the machine's line of `flotctl list-machines`, after its header
+            "disk=ssd,name=core-01,role=etcd",
             "PROBE usr mount: ",
         ],
         &["reboot: System halted", "PROBE usr writable"],
@@ -382,7 +383,13 @@ fn three_machines_form_a_cluster_and_the_seed_units_land_together() {
             )
         })
         .collect();
-    let console = vms[0].wait_for(&["PROBE units: "], &["reboot: System halted"]);
+    let console = vms[0].wait_for(
+        &[
+            "PROBE units: employees.service",
+            "PROBE units: mongo.service",
+        ],
+        &["reboot: System halted"],
+    );
     eprintln!(
         "os_boot: three machines and the seed units in {:.1}s",
         started.elapsed().as_secs_f64()
