@@ -16,6 +16,9 @@ FLOTILLA_DEBS=(
   docker-registry apache2-utils skopeo umoci busybox-static openssl zstd
   protobuf-compiler libprotobuf-dev  # etcd-client's build script compiles etcd's protobuf API
   etcd-server etcd-client  # the test cluster's etcd (3.4) and etcdctl to inspect it
+  # os/build.sh (the host image) and its boot test: debootstrap, /usr as erofs, GPT on a file,
+  # GRUB for BIOS, qcow2, qemu with KVM, the config drive (FAT, made without root)
+  debootstrap erofs-utils fdisk grub-pc-bin qemu-utils qemu-system-x86 dosfstools mtools
 )
 
 flotilla_install_deps() {

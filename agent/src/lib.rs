@@ -14,6 +14,7 @@ pub mod config;
 pub mod containers;
 pub mod daemon;
 pub mod engine;
+pub mod firstboot;
 pub mod logs;
 pub mod network;
 pub mod node;

@@ -2,6 +2,7 @@
 //! here and in `bin/`, nowhere else in the crate.
 
 mod engine;
+pub mod firstboot;
 pub mod flotctl;
 pub mod flotilla;
 pub mod flotillad;
