@@ -220,6 +220,9 @@ pub fn plumb(data_root: &Path, store: &ContainerStore, record: &Container) -> Re
         }
         Err(error) => {
             let _ = undo(store, record);
+            if !record.options.publish.is_empty() || record.options.publish_all {
+                let _ = firewall::remove_container_rules(&record.id);
+            }
             Err(error)
         }
     }
@@ -444,8 +447,11 @@ pub fn unplumb(data_root: &Path, store: &ContainerStore, record: &Container) -> 
     Ok(())
 }
 
+/// What [`plumb`] made, taken down. The DNAT rules go if the record has ports: the rules are
+/// added just before the ports are recorded, and boot's [`recover`] rebuilds the table, which
+/// covers a supervisor killed in between.
 fn undo(store: &ContainerStore, record: &Container) -> Result<()> {
-    if !record.options.publish.is_empty() || record.options.publish_all {
+    if !record.ports.is_empty() {
         firewall::remove_container_rules(&record.id)?;
     }
     let netns_path = store.dir(&record.id).join(NETNS_FILE);

@@ -40,22 +40,13 @@ pub enum NftError {
     Listing(serde_json::Error),
 }
 
-const LIST_TABLES: &str = "list the tables of family ip";
-const LIST_TABLE: &str = "list table ip flotilla";
+const LIST_RULESET: &str = "list the ruleset of family ip";
 const APPLY: &str = "change table ip flotilla";
 
-/// flotilla's table as the kernel has it now.
+/// flotilla's table as the kernel has it now: one listing of the family's ruleset, which
+/// also says whether the table exists (listing a missing table is an error).
 pub fn installed() -> Result<Installed, NftError> {
-    let tables = run_list(LIST_TABLES, &["list", "tables", "ip"])?;
-    let exists = objects(&tables)?.iter().any(|object| {
-        object
-            .get("table")
-            .is_some_and(|table| table["name"] == TABLE)
-    });
-    if !exists {
-        return Ok(Installed::default());
-    }
-    parse_listing(&run_list(LIST_TABLE, &["list", "table", "ip", TABLE])?)
+    parse_listing(&run_list(LIST_RULESET, &["list", "ruleset", "ip"])?)
 }
 
 /// Applies `batch` in one transaction: all of it or nothing.
@@ -67,17 +58,19 @@ pub fn apply(batch: Vec<NfCmd<'static>>) -> Result<(), NftError> {
         .map_err(|error| nft_error(APPLY, error))
 }
 
-/// Reads the chains and rules out of `nft -j list table` output.
+/// Reads flotilla's table, its chains and rules, out of `nft -j list ruleset` output (objects
+/// of other tables are skipped).
 pub fn parse_listing(json: &str) -> Result<Installed, NftError> {
-    let mut installed = Installed {
-        table: true,
-        ..Installed::default()
-    };
+    let mut installed = Installed::default();
     for object in objects(json)? {
-        if let Some(name) = object.get("chain").and_then(|chain| chain["name"].as_str()) {
+        let ours = |kind: &str| object.get(kind).filter(|o| o["table"] == TABLE);
+        if object.get("table").is_some_and(|t| t["name"] == TABLE) {
+            installed.table = true;
+        }
+        if let Some(name) = ours("chain").and_then(|chain| chain["name"].as_str()) {
             installed.chains.push(name.to_owned());
         }
-        if let Some(rule) = object.get("rule") {
+        if let Some(rule) = ours("rule") {
             let (Some(chain), Some(handle)) = (rule["chain"].as_str(), rule["handle"].as_u64())
             else {
                 continue;
@@ -136,7 +129,10 @@ mod tests {
             {"chain": {"family": "ip", "table": "flotilla", "name": "prerouting", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
             {"chain": {"family": "ip", "table": "flotilla", "name": "publish", "handle": 3}},
             {"rule": {"family": "ip", "table": "flotilla", "chain": "prerouting", "handle": 9, "comment": "base #0123456789abcdef", "expr": [{"jump": {"target": "publish"}}]}},
-            {"rule": {"family": "ip", "table": "flotilla", "chain": "publish", "handle": 11, "expr": [{"xt": null}]}}
+            {"rule": {"family": "ip", "table": "flotilla", "chain": "publish", "handle": 11, "expr": [{"xt": null}]}},
+            {"table": {"family": "ip", "name": "nat", "handle": 2}},
+            {"chain": {"family": "ip", "table": "nat", "name": "DOCKER", "handle": 1}},
+            {"rule": {"family": "ip", "table": "nat", "chain": "DOCKER", "handle": 4, "comment": "base #0123456789abcdef", "expr": []}}
         ]}"#;
         let installed = parse_listing(listing).unwrap();
         assert!(installed.table);
@@ -156,6 +152,11 @@ mod tests {
                 },
             ]
         );
+        let others_only = r#"{"nftables": [
+            {"table": {"family": "ip", "name": "nat", "handle": 2}},
+            {"chain": {"family": "ip", "table": "nat", "name": "publish", "handle": 1}}
+        ]}"#;
+        assert_eq!(parse_listing(others_only).unwrap(), Installed::default());
         assert!(matches!(
             parse_listing("Error: no such table"),
             Err(NftError::Listing(_))
