@@ -8,10 +8,14 @@
 //! 10.213.9.99. The resolver is started from a thread in that namespace, so it lives
 //! there; the queries are sent from there too. Nothing leaves the namespace. Needs root and ip.
 
+mod common;
+
+use common::netns::Netns;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +28,7 @@ use agent::network::dns::table::{self, Entry, Network, Table};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -42,53 +46,24 @@ fn container(network: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 213, network, host)
 }
 
-/// A network namespace, alive while this is.
-struct Netns {
-    file: OwnedFd,
+/// A namespace with loopback up, holding the gateways and upstreams too.
+fn lab() -> Netns {
+    let netns = Netns::new();
+    netns.ip(&["link", "set", "lo", "up"]);
+    for address in [gateway(1), gateway(2), UPSTREAM, SILENT] {
+        netns.ip(&["address", "add", &format!("{address}/32"), "dev", "lo"]);
+    }
+    netns
 }
 
 impl Netns {
-    /// A namespace with loopback up, holding the gateways and upstreams too.
-    fn new() -> Self {
-        let file = thread::spawn(|| {
-            unshare(CloneFlags::CLONE_NEWNET).expect("unshare a network namespace (needs root)");
-            OwnedFd::from(File::open("/proc/thread-self/ns/net").unwrap())
-        })
-        .join()
-        .unwrap();
-        let netns = Self { file };
-        netns.ip(&["link", "set", "lo", "up"]);
-        for address in [gateway(1), gateway(2), UPSTREAM, SILENT] {
-            netns.ip(&["address", "add", &format!("{address}/32"), "dev", "lo"]);
-        }
-        netns
-    }
-
-    /// Runs `work` on a thread in this namespace.
-    fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
-        thread::scope(|scope| {
-            let thread = scope.spawn(|| {
-                setns(&self.file, CloneFlags::CLONE_NEWNET).unwrap();
-                work()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
     fn ip(&self, args: &[&str]) {
-        let output = self.run(|| Command::new("ip").args(args).output().unwrap());
-        assert!(
-            output.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.command("ip", args);
     }
 
     /// Runs `step` over and over on a thread in this namespace until the result is dropped.
     fn background(&self, mut step: impl FnMut() + Send + 'static) -> Background {
-        let file = self.file.as_fd().try_clone_to_owned().unwrap();
+        let file = self.file().as_fd().try_clone_to_owned().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = thread::spawn(move || {
@@ -263,7 +238,7 @@ struct World {
 impl World {
     fn new(networks: Vec<Network>, upstreams: &[Ipv4Addr]) -> Self {
         let world = World {
-            netns: Netns::new(),
+            netns: lab(),
             root: tempfile::tempdir().unwrap(),
         };
         world.write(networks, upstreams);

@@ -10,11 +10,12 @@
 //! setns'es there. Servers answer each connection or datagram with the address they see it
 //! come from. Needs root, nft and ip.
 
-use std::fs::File;
+mod common;
+
+use common::netns::Netns;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,56 +32,11 @@ use agent::network::firewall::{
 use agent::network::veth::{attach, detach, Attachment, Endpoint, VethError};
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::if_nametoindex;
-use nix::sched::{setns, unshare, CloneFlags};
 
 /// How long a connection that gets no answer is waited for.
 const PATIENCE: Duration = Duration::from_millis(700);
 
-/// A network namespace, alive while this is.
-struct Netns {
-    file: OwnedFd,
-}
-
 impl Netns {
-    fn new() -> Self {
-        let file = thread::spawn(|| {
-            unshare(CloneFlags::CLONE_NEWNET).expect("unshare a network namespace (needs root)");
-            OwnedFd::from(File::open("/proc/thread-self/ns/net").unwrap())
-        })
-        .join()
-        .unwrap();
-        Self { file }
-    }
-
-    /// A path that opens this namespace.
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
-    }
-
-    /// Runs `work` on a thread in this namespace.
-    fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
-        thread::scope(|scope| {
-            let thread = scope.spawn(|| {
-                setns(&self.file, CloneFlags::CLONE_NEWNET).unwrap();
-                work()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
-    /// Runs a command here; panics with its output if it fails.
-    fn command(&self, program: &str, args: &[&str]) -> String {
-        let output = self.run(|| Command::new(program).args(args).output().unwrap());
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
     /// `nft -j list table ip flotilla`, `None` when the table does not exist.
     fn table(&self) -> Option<String> {
         let output = self.run(|| {
