@@ -180,14 +180,16 @@ pub fn endpoint_on(
     let ipam = networks.ipam(network);
     ipam.reclaim(&|owner| store.dir(owner).join(super::store::RECORD_FILE).exists())?;
     let address = ipam.allocate(&record.id)?;
-    let [a, b, c, d] = address.octets();
+    let mac = crate::network::mac_for(address)
+        .map(|byte| format!("{byte:02x}"))
+        .join(":");
     Ok(Endpoint {
         network: network.name.clone(),
         network_id: network.id.clone(),
         address,
         prefix: network.subnet.prefix(),
         gateway: network.gateway,
-        mac: format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"),
+        mac,
         host_interface: format!("fv{}{index:02x}", record.id.get(..10).unwrap_or(&record.id)),
     })
 }
@@ -199,9 +201,8 @@ pub fn plumb(data_root: &Path, store: &ContainerStore, record: &Container) -> Re
     let dir = store.dir(&record.id);
     let result = match &record.options.network {
         Mode::Host => write_host_files(&dir).map(|()| (Plumbing::default(), Vec::new())),
-        Mode::Container(name) => {
-            check_network_container(store, name).map(|()| (Plumbing::default(), Vec::new()))
-        }
+        Mode::Container(_) => check_network_container(store, &record.options)
+            .map(|()| (Plumbing::default(), Vec::new())),
         Mode::None | Mode::Bridge | Mode::Named(_) => {
             plumb_namespace(data_root, store, record, &dir)
         }
@@ -228,23 +229,17 @@ pub fn plumb(data_root: &Path, store: &ContainerStore, record: &Container) -> Re
     }
 }
 
-fn check_network_container(store: &ContainerStore, name: &str) -> Result<()> {
-    let stopped = || NetworkingError::NetworkContainerStopped {
-        name: name.to_owned(),
+fn check_network_container(store: &ContainerStore, options: &RunOptions) -> Result<()> {
+    let Some((target, dir)) = network_container(store, options)? else {
+        return Ok(());
     };
-    let id = store
-        .resolve(name)
-        .map_err(|_| NetworkingError::NoNetworkContainer {
-            name: name.to_owned(),
-        })?;
-    let target = store.read(&id)?;
-    if !target.is_active() {
-        return Err(stopped());
+    let has_namespace =
+        target.options.network == Mode::Host || netns::exists(&dir.join(NETNS_FILE));
+    if target.is_active() && has_namespace {
+        Ok(())
+    } else {
+        Err(NetworkingError::NetworkContainerStopped { name: target.name })
     }
-    if target.options.network != Mode::Host && !netns::exists(&store.dir(&id).join(NETNS_FILE)) {
-        return Err(stopped());
-    }
-    Ok(())
 }
 
 /// A namespace of the container's own: made, plugged into its networks, files written, ports

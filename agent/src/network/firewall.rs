@@ -94,30 +94,33 @@ pub use super::ports::Protocol;
 
 /// Installs (or replaces) `network`'s rules.
 pub fn add_network_rules(network: &Network) -> Result<()> {
-    let group = network_group(network)?;
-    change(&[base_group(), group.clone()], Scope::Only(&group.owner))
+    install(network_group(network)?)
 }
 
 /// Removes the rules of network `name`; no error if it has none.
 pub fn remove_network_rules(name: &str) -> Result<()> {
-    change(
-        &[base_group()],
-        Scope::Only(&Owner::Network(name.to_owned())),
-    )
+    uninstall(&Owner::Network(name.to_owned()))
 }
 
 /// Installs (or replaces) the DNAT rules of a container's published ports.
 pub fn add_container_rules(publication: &Publication) -> Result<()> {
-    let group = container_group(publication)?;
-    change(&[base_group(), group.clone()], Scope::Only(&group.owner))
+    install(container_group(publication)?)
 }
 
 /// Removes the rules of container `id`; no error if it has none.
 pub fn remove_container_rules(id: &str) -> Result<()> {
-    change(
-        &[base_group()],
-        Scope::Only(&Owner::Container(id.to_owned())),
-    )
+    uninstall(&Owner::Container(id.to_owned()))
+}
+
+/// Makes `group` the only rules of its owner (with the base rules in place).
+fn install(group: Group) -> Result<()> {
+    let owner = group.owner.clone();
+    change(&[base_group(), group], Scope::Only(&owner))
+}
+
+/// Removes every rule of `owner`.
+fn uninstall(owner: &Owner) -> Result<()> {
+    change(&[base_group()], Scope::Only(owner))
 }
 
 /// Makes the table hold exactly `state`'s rules (none at all: no table).

@@ -22,3 +22,5 @@ pub mod netns;
 pub mod ports;
 pub mod store;
 pub mod veth;
+
+pub use netlink::mac_for;

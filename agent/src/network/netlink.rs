@@ -131,7 +131,7 @@ pub(crate) fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
 /// The locally administered MAC address flotilla derives from an IPv4 address: `02:42` and the
 /// address's four bytes, docker's classic scheme. An address reused by another container keeps its
 /// MAC, so neighbours' ARP caches stay right.
-pub(crate) fn mac_for(address: std::net::Ipv4Addr) -> [u8; 6] {
+pub fn mac_for(address: std::net::Ipv4Addr) -> [u8; 6] {
     let [a, b, c, d] = address.octets();
     [0x02, 0x42, a, b, c, d]
 }
