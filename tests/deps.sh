@@ -19,6 +19,10 @@ FLOTILLA_DEBS=(
   # os/build.sh (the host image) and its boot test: debootstrap, /usr as erofs, GPT on a file,
   # GRUB for BIOS, qcow2, qemu with KVM, the config drive (FAT, made without root)
   debootstrap erofs-utils fdisk grub-pc-bin qemu-utils qemu-system-x86 dosfstools mtools
+  # vagrant up of the box (tests/tests/vagrant_up.rs): vagrant-libvirt and a libvirtd the test
+  # starts in namespaces of its own (not libvirt-daemon-system: that starts one on the host),
+  # dnsmasq for libvirt's networks, ssh for vagrant ssh
+  vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu dnsmasq-base openssh-client
 )
 
 flotilla_install_deps() {

@@ -9,6 +9,7 @@
 //! The image is built by tests/test.sh (`os/build.sh` with the binaries under test); a missing
 //! one is built here.
 
+use flotilla_tests::os_image::{self, run, workspace};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,42 +22,9 @@ static ONE_VM: Mutex<()> = Mutex::new(());
 /// How long a boot to a registered agent may take (with TCG about two minutes).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_owned()
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// The built image, building it (with the binaries under test) when it is missing.
 fn image() -> PathBuf {
-    let out = std::env::var_os("FLOTILLA_OS_OUT")
-        .map_or_else(|| workspace().join("os/out"), PathBuf::from);
-    let disk = out.join("disk.qcow2");
-    if !disk.exists() {
-        let bins = flotilla_tests::built_binary("flotillad")
-            .parent()
-            .expect("a binary has a directory")
-            .to_owned();
-        run(Command::new(workspace().join("os/build.sh"))
-            .env("FLOTILLA_BIN_DIR", bins)
-            .env("FLOTILLA_OS_OUT", &out)
-            .stdout(Stdio::inherit()));
-    }
-    disk
+    os_image::output().join("disk.qcow2")
 }
 
 /// KVM when `/dev/kvm` opens and the CPU offers hardware virtualization to this machine, else
