@@ -84,7 +84,7 @@ fn vagrant_up_brings_up_a_cluster_that_lists_every_machine() {
     let routes = run(daemon.command("ip").args(["route", "show", "default"]));
     assert_eq!(routes, "", "the daemon's network namespace has a way out");
 
-    run(&mut vagrant(
+    run(vagrant(
         &daemon,
         project.path(),
         &["box", "add", "--name", "flotilla"],
