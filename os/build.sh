@@ -21,7 +21,7 @@ DISK_SIZE=${DISK_SIZE:-4G}
 PACKAGES=(
   systemd systemd-sysv udev dbus kmod util-linux procps ca-certificates
   linux-image-amd64 initramfs-tools
-  etcd-server nftables iproute2 openssh-server
+  etcd-server etcd-client nftables iproute2 openssh-server curl
 )
 BINARIES=(flotillad flotctl flotilla flotilla-firstboot)
 GENERATOR=flotilla-generator
