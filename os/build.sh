@@ -21,7 +21,7 @@ DISK_SIZE=${DISK_SIZE:-4G}
 PACKAGES=(
   systemd systemd-sysv udev dbus kmod util-linux procps ca-certificates
   linux-image-amd64 initramfs-tools
-  etcd-server nftables iproute2 openssh-server
+  etcd-server etcd-client nftables iproute2 openssh-server curl
 )
 BINARIES=(flotillad flotctl flotilla flotilla-firstboot)
 GENERATOR=flotilla-generator
@@ -106,7 +106,7 @@ configure() {
   systemctl --root="$root" preset-all >/dev/null 2>&1
   systemctl --root="$root" disable etcd.service ssh.service >/dev/null 2>&1
   in_root "$root" update-initramfs -u -k all >/dev/null
-  # /etc as shipped: the factory defaults, kept in /usr for reference and reset.
+  # /etc as shipped: the factory defaults in /usr, from which a machine's /etc is made.
   rm -rf "$root/usr/share/flotilla/factory"
   mkdir -p "$root/usr/share/flotilla/factory"
   cp -a "$root/etc" "$root/usr/share/flotilla/factory/etc"
@@ -138,7 +138,10 @@ disk_images() {
   mkfs.erofs -zlz4hc --quiet "$work/usr.erofs" "$rootfs/usr" >/dev/null
   [ $(( $(stat -c %s "$work/usr.erofs") / 512 )) -le $USR_SECTORS ] || die "/usr does not fit its partition"
   mkdir -p "$work/root"
-  tar -C "$rootfs" --exclude=./usr/* -cf - . | tar -C "$work/root" -xf -
+  # / holds no /usr and, of /etc, fstab alone: the initramfs makes the rest from the factory copy
+  # in /usr at first boot (usr/share/initramfs-tools/scripts/init-bottom/flotilla-etc).
+  tar -C "$rootfs" --exclude='./usr/*' --exclude='./etc/*' -cf - . | tar -C "$work/root" -xf -
+  cp -a "$rootfs/etc/fstab" "$work/root/etc/fstab"
   rm -f "$disk"
   truncate -s "$DISK_SIZE" "$disk"
   total=$(( $(stat -c %s "$disk") / 512 ))

@@ -42,8 +42,6 @@ use crate::node::{alive, link_exists, Node, NodeConfig, NodeFootprint, NodeNetwo
 use crate::pki::{Authority, Identity};
 use crate::registry::FixtureError;
 
-/// The agent's unit, as the repository ships it.
-const AGENT_UNIT: &str = include_str!("../../agent/systemd/flotilla.service");
 /// Where [`Cluster::install_agent`] writes the agent's configuration inside a node.
 pub const AGENT_CONFIG_PATH: &str = "/etc/flotilla/flotilla.toml";
 /// Where a node's API certificates go.
@@ -486,10 +484,8 @@ impl Cluster {
     }
 
     /// Copies `binaries` into node n's `/usr/bin`, writes `config_toml` to
-    /// `/etc/flotilla/flotilla.toml`, installs the repository's `agent/systemd/flotilla.service`
-    /// in `/etc/systemd/system`, reloads systemd and runs
-    /// `systemctl enable --now flotilla.service` (which waits for the agent's readiness
-    /// notification).
+    /// `/etc/flotilla/flotilla.toml` and runs `systemctl enable --now flotilla.service`, the unit
+    /// the host image ships (which waits for the agent's readiness notification).
     ///
     /// # Errors
     /// [`ClusterError::AgentFailed`] with the unit's journal when it does not start, or the
@@ -509,8 +505,6 @@ impl Cluster {
             node.install(path, &format!("/usr/bin/{name}"), 0o755)?;
         }
         node.write(AGENT_CONFIG_PATH, config_toml)?;
-        node.write("/etc/systemd/system/flotilla.service", AGENT_UNIT)?;
-        node.exec_ok(&["systemctl", "daemon-reload"])?;
         match node.exec_ok(&["systemctl", "enable", "--now", "flotilla.service"]) {
             Ok(_) => Ok(()),
             Err(source) => Err(ClusterError::AgentFailed {

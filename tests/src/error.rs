@@ -23,6 +23,16 @@ pub enum HarnessError {
         /// Where it was expected.
         path: PathBuf,
     },
+    /// The host image the nodes boot was not built.
+    #[error(
+        "the host image's root filesystem {} is missing: build it with \
+         'FLOTILLA_BIN_DIR=target/debug os/build.sh' (tests/test.sh does)",
+        rootfs.display()
+    )]
+    OsRootfsMissing {
+        /// Where it was expected.
+        rootfs: PathBuf,
+    },
     /// A file-system operation on the host failed.
     #[error("cannot {what} {}: {source}", path.display())]
     Io {

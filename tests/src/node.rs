@@ -1,11 +1,12 @@
-//! One test node: systemd as PID 1 in its own namespaces, driven from the host with `nsenter`.
+//! One test node: systemd as PID 1 in its own namespaces, booted from the host image's root
+//! filesystem (`os/build.sh`'s `rootfs/`, the same bits the VMs run), driven from the host with
+//! `nsenter`.
 //!
 //! # How a node is built
 //! On the host, [`Node::boot`]:
-//! 1. creates the node's state directory `/tmp/flotilla-tests/<test pid>-<n>` with the overlay upper
-//!    and work dirs for `/etc`, `/var` and `/usr`, the console log, and the node's own
-//!    `/etc/machine-id` (random), `/etc/hostname`, `/etc/hosts` and a `/dev/null` mask of Debian's
-//!    `tmpfiles.d/tmp.conf` pre-written into the `/etc` upper dir;
+//! 1. creates the node's state directory `/tmp/flotilla-tests/<test pid>-<n>` with the overlay
+//!    upper and work dirs of its root, the console log, and the node's own `/etc/machine-id`
+//!    (random), `/etc/hostname` and `/etc/hosts` pre-written into the upper dir;
 //! 2. mounts a private cgroup2 hierarchy at `<state>/cgroup2` and creates
 //!    `flotilla-tests/<id>/node` (the node's cgroup namespace root, so nodes never share cgroups) and
 //!    `flotilla-tests/<id>/launcher` (where `unshare` is parked once PID 1 exists);
@@ -14,15 +15,18 @@
 //!    route, its host end plugged into the cluster's bridge;
 //! 4. runs `flotilla-node-init enter`, which joins that cgroup and netns and execs `unshare` to create
 //!    the pid/mount/uts/ipc/cgroup namespaces; PID 1 there runs `flotilla-node-init boot`, which
-//!    mounts the node's filesystem and execs systemd with `flotilla-node.target` (sysinit, sockets,
-//!    journald, dbus) as its only goal;
+//!    overlays the image's tree, mounts private `/proc`, `/sys`, `/dev`, `/run` and `/tmp` in it,
+//!    pivots into it and execs the image's systemd with `flotilla-node.target` (sysinit, sockets,
+//!    journald, dbus) as its only goal: the image's enabled units and generators are hidden, so
+//!    a test starts what it needs (the agent from the image's own `flotilla.service`);
 //! 5. waits until `systemctl is-system-running` inside says `running` or `degraded`.
 //!
-//! The state directory stays under the host's `/tmp` but is *not* visible inside the node: the
-//! node gets its own `/tmp`, and everything the harness puts into the node goes through
-//! `/proc/<pid>/root` ([`Node::root`]). It is not under `/var/tmp` because the `/var` upper dir would
-//! then sit inside its own lower dir, and every write in the node would change a lower layer of a
-//! mounted overlay, which the kernel documents as undefined behaviour.
+//! The state directory stays under the host's `/tmp` but is *not* visible inside the node, nor is
+//! any other file of the host's: everything the harness puts into the node goes through
+//! `/proc/<pid>/root` ([`Node::root`]) into the node's upper dir. The image's tree is the overlay's
+//! lower layer and must not change while nodes run (`tests/test.sh` builds it before the tests).
+//! `/usr` stays writable in a node (unlike on a VM, where it is erofs) so that tests install the
+//! binaries under test over the image's.
 //!
 //! # Teardown
 //! Dropping a [`Node`] powers it off (`SIGRTMIN+4` to its systemd, `SIGKILL` after 20 s), reaps
@@ -45,7 +49,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{geteuid, Pid};
 
 use crate::error::{HarnessError, Result};
-use crate::locate_binary;
+use crate::{locate_binary, os_rootfs};
 
 /// Parent of every node's (and cluster's) state directory on the host.
 pub(crate) const STATE_ROOT: &str = "/tmp/flotilla-tests";
@@ -169,6 +173,7 @@ impl Node {
             });
         }
         let init = locate_binary("flotilla-node-init")?;
+        let rootfs = os_rootfs()?;
         let id = format!(
             "{}-{}",
             std::process::id(),
@@ -191,7 +196,7 @@ impl Node {
         node.prepare_state_dir()?;
         node.create_cgroups()?;
         node.create_netns()?;
-        node.launch(&init)?;
+        node.launch(&init, &rootfs)?;
         node.wait_booted(config.boot_timeout)?;
         node.boot_time = started.elapsed();
         Ok(node)
@@ -417,26 +422,17 @@ impl Node {
 
     fn prepare_state_dir(&mut self) -> Result<()> {
         let d = &self.state_dir;
-        for sub in ["etc", "var", "usr"] {
-            for kind in ["upper", "work"] {
-                mkdirs(&d.join(format!("{sub}.{kind}")))?;
-            }
+        for sub in ["root", "root.upper", "root.work"] {
+            mkdirs(&d.join(sub))?;
         }
-        let etc = d.join("etc.upper");
+        let etc = d.join("root.upper/etc");
+        mkdirs(&etc)?;
         // 32 lowercase hex digits, unique per node.
         let uuid = read(Path::new("/proc/sys/kernel/random/uuid"))?;
         self.machine_id = uuid.trim().replace('-', "");
         write_host(&etc.join("machine-id"), &format!("{}\n", self.machine_id))?;
         write_host(&etc.join("hostname"), &format!("{}\n", self.hostname))?;
         write_host(&etc.join("hosts"), &self.etc_hosts())?;
-        // Debian's tmpfiles.d/tmp.conf ("D /tmp") would wipe /tmp at boot.
-        mkdirs(&etc.join("tmpfiles.d"))?;
-        let mask = etc.join("tmpfiles.d/tmp.conf");
-        std::os::unix::fs::symlink("/dev/null", &mask).map_err(|source| HarnessError::Io {
-            what: "create",
-            path: mask,
-            source,
-        })?;
         write_host(&d.join("console.log"), "")
     }
 
@@ -468,7 +464,7 @@ impl Node {
         host_cmd(&["ip", "-n", &name, "link", "set", "eth0", "up"])
     }
 
-    fn launch(&mut self, init: &Path) -> Result<()> {
+    fn launch(&mut self, init: &Path, rootfs: &Path) -> Result<()> {
         let console = self.state_dir.join("console.log");
         let log = OpenOptions::new()
             .append(true)
@@ -490,6 +486,7 @@ impl Node {
             format!("/run/netns/{}", self.netns_name()),
             self.state_dir.display().to_string(),
             self.hostname.clone(),
+            rootfs.display().to_string(),
         ];
         let child = Command::new(init)
             .args(&args)

@@ -28,12 +28,11 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The output directory of `os/build.sh` (`FLOTILLA_OS_OUT`, default `os/out`) holding
-/// `disk.qcow2` and `flotilla.box`; a missing image is built first, with the binaries under
-/// test. tests/test.sh builds it before the tests run.
+/// The output directory of `os/build.sh` ([`crate::os_out`]) holding `disk.qcow2` and
+/// `flotilla.box`; a missing image is built first, with the binaries under test. tests/test.sh
+/// builds it before the tests run.
 pub fn output() -> PathBuf {
-    let out = std::env::var_os("FLOTILLA_OS_OUT")
-        .map_or_else(|| workspace().join("os/out"), PathBuf::from);
+    let out = crate::os_out();
     if !out.join("disk.qcow2").exists() || !out.join("flotilla.box").exists() {
         let bins = crate::built_binary("flotillad")
             .parent()

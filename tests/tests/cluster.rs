@@ -764,11 +764,8 @@ fn the_cluster_keeps_working_when_an_etcd_member_dies() {
     config.etcd_members = 3;
     let mut cluster = Cluster::boot(config).expect("boot the cluster");
     cluster.start_agents().expect("start the agents");
-    write_units(
-        &cluster,
-        1,
-        &[("before.service", SLEEPER), ("after.service", SLEEPER)],
-    );
+    write_units(&cluster, 1, &[("before.service", SLEEPER)]);
+    write_units(&cluster, 2, &[("after.service", SLEEPER)]);
     flotctl(&cluster, 1, &["start", "/root/units/before.service"]);
     let machine = machine_of(&cluster, "before.service");
     let pid = main_pid(&cluster, node_number(&machine), "before.service");

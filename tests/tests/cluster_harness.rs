@@ -381,6 +381,23 @@ fn install_agent_runs_the_agent_unit_with_its_configuration() {
         .exec_ok(&["systemctl", "is-enabled", "flotilla.service"])
         .unwrap();
     assert_eq!(enabled.trim(), "enabled");
+    let unit_file = node
+        .exec_ok(&[
+            "systemctl",
+            "show",
+            "-p",
+            "FragmentPath",
+            "--value",
+            "flotilla.service",
+        ])
+        .unwrap();
+    // (Debian's /lib is /usr/lib: systemd names the unit's first search path.)
+    assert!(
+        ["/lib", "/usr/lib"]
+            .map(|lib| format!("{lib}/systemd/system/flotilla.service\n"))
+            .contains(&unit_file),
+        "the agent runs from the unit the host image ships, not from {unit_file}"
+    );
     assert_eq!(
         node.exec_ok(&["cat", "/run/flotillad-saw-config"]).unwrap(),
         config

@@ -1,5 +1,6 @@
-//! A node boots real systemd as its PID 1, is its own machine (hostname, machine-id, /etc, /usr,
-//! /tmp, cgroups), runs transient units, and leaves nothing behind on the host when dropped.
+//! A node boots the host image's systemd as its PID 1 from the image's root filesystem, is its own
+//! machine (hostname, machine-id, /etc, /usr, /tmp, cgroups), sees nothing of the host's files,
+//! runs transient units, and leaves nothing behind on the host or in the image when dropped.
 
 use std::fs;
 use std::path::Path;
@@ -24,6 +25,9 @@ fn node_boots_isolated_and_leaves_nothing_behind() {
     let host_machine_id = fs::read_to_string("/etc/machine-id").unwrap_or_default();
     let host_units_before = listing("/etc/systemd/system");
     let host_wants_before = listing("/usr/lib/systemd/system");
+    let rootfs = flotilla_tests::os_rootfs().expect("the host image is built");
+    let image_units = rootfs.join("etc/systemd/system");
+    let image_units_before = listing(image_units.to_str().unwrap());
 
     let node = Node::boot(NodeConfig::new("flotilla-boot-test")).expect("node boots");
     eprintln!("node {} booted in {:?}", node.hostname(), node.boot_time());
@@ -39,6 +43,18 @@ fn node_boots_isolated_and_leaves_nothing_behind() {
     assert!(
         state.trim() == "running" || state.trim() == "degraded",
         "system state {state}"
+    );
+
+    // The root is the host image's (its factory /etc exists only there), and none of the host's
+    // files are visible: not even the test binary running this.
+    node.exec_ok(&["test", "-d", "/usr/share/flotilla/factory/etc"])
+        .expect("the node runs the host image");
+    let me = std::env::current_exe().unwrap();
+    let host_only = node.exec(&["test", "-e", me.to_str().unwrap()]).unwrap();
+    assert!(
+        !host_only.status.success(),
+        "{} (on the host) is visible inside the node",
+        me.display()
     );
 
     // Own hostname and machine-id.
@@ -82,6 +98,14 @@ fn node_boots_isolated_and_leaves_nothing_behind() {
         !Path::new(&usr_file).exists(),
         "{usr_file} leaked to the host"
     );
+    for file in [&etc_file, &usr_file] {
+        let in_image = rootfs.join(file.trim_start_matches('/'));
+        assert!(
+            !in_image.exists(),
+            "{} leaked into the image",
+            in_image.display()
+        );
+    }
 
     let footprint = node.footprint();
     drop(node);
@@ -96,7 +120,8 @@ fn node_boots_isolated_and_leaves_nothing_behind() {
         Vec::<String>::new(),
         "node left things behind"
     );
-    // The node hid the host's *.wants links in its overlays only.
+    // The node hid the image's *.wants links in its overlay only.
+    assert_eq!(listing(image_units.to_str().unwrap()), image_units_before);
     assert_eq!(listing("/etc/systemd/system"), host_units_before);
     assert_eq!(listing("/usr/lib/systemd/system"), host_wants_before);
 }

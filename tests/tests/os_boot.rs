@@ -221,6 +221,11 @@ fn the_image_boots_into_a_registered_agent_with_a_read_only_usr() {
         "{console}"
     );
     assert!(console.contains("PROBE usr mount: erofs ro"), "{console}");
+    // The root partition ships /etc with fstab alone: the rest came from /usr at this first boot.
+    assert!(
+        console.contains("flotilla: /etc made from /usr/share/flotilla/factory/etc"),
+        "the initramfs did not make /etc:\n{console}"
+    );
     let listed = console
         .lines()
         .find(|line| line.contains("PROBE list-machines: ") && line.contains("10.240.8.101"))
@@ -228,6 +233,45 @@ fn the_image_boots_into_a_registered_agent_with_a_read_only_usr() {
     assert!(
         listed.contains("disk=ssd") && listed.contains("role=etcd"),
         "{listed}"
+    );
+}
+
+/// Byte offset of the partition called `name` in the raw disk `disk` (`sfdisk --dump`).
+fn partition_offset(disk: &Path, name: &str) -> u64 {
+    let table = run(Command::new("sfdisk").arg("--dump").arg(disk));
+    let line = table
+        .lines()
+        .find(|line| line.contains(&format!("name=\"{name}\"")))
+        .unwrap_or_else(|| panic!("no partition {name} in {}:\n{table}", disk.display()));
+    let start = line
+        .split(',')
+        .find_map(|field| field.split_once("start=").map(|(_, n)| n.trim()))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no start in {line}"));
+    start * 512
+}
+
+#[test]
+fn the_root_partition_ships_only_fstab_in_etc() {
+    let disk = image().with_file_name("disk.raw");
+    let offset = partition_offset(&disk, "flotilla-root");
+    let listing = run(Command::new("debugfs")
+        .args(["-R", "ls -p /etc"])
+        .arg(format!("{}?offset={offset}", disk.display())));
+    // `ls -p`: /inode/mode/uid/gid/name/size/ per entry.
+    let mut names: Vec<&str> = listing
+        .lines()
+        .filter_map(|line| line.split('/').nth(5))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, [".", "..", "fstab"], "{listing}");
+    let usr = run(Command::new("debugfs")
+        .args(["-R", "ls -p /usr"])
+        .arg(format!("{}?offset={offset}", disk.display())));
+    assert_eq!(
+        usr.lines().filter_map(|l| l.split('/').nth(5)).count(),
+        2,
+        "{usr}"
     );
 }
 

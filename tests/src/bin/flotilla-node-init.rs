@@ -2,19 +2,23 @@
 //!
 //! [`flotilla_tests::Node::boot`] runs it in two stages:
 //!
-//! 1. `flotilla-node-init enter CGROUP_DIR NETNS STATE_DIR HOSTNAME` runs on the host. It starts a
-//!    new session, moves itself into the node's cgroup (so that the cgroup namespace created next is
-//!    rooted there), joins the node's network namespace and execs util-linux `unshare` to create the
-//!    pid, mount, uts, ipc and cgroup namespaces. `unshare` forks; its child is PID 1 of the node
-//!    and runs stage 2.
-//! 2. `flotilla-node-init boot STATE_DIR HOSTNAME` runs as PID 1 inside the new namespaces. It sets
-//!    the hostname, builds the node's filesystem (overlays on `/etc`, `/var` and `/usr`; private
-//!    `/run`, `/tmp`, `/dev`; read-only `/sys` and `/proc/sys` with the node's own cgroup2 mount),
-//!    hides the host's `*.wants` links and generators, writes the node's default target and execs
+//! 1. `flotilla-node-init enter CGROUP_DIR NETNS STATE_DIR HOSTNAME ROOTFS` runs on the host. It
+//!    starts a new session, moves itself into the node's cgroup (so that the cgroup namespace created
+//!    next is rooted there), joins the node's network namespace and execs util-linux `unshare` to
+//!    create the pid, mount, uts, ipc and cgroup namespaces. `unshare` forks; its child is PID 1 of
+//!    the node and runs stage 2.
+//! 2. `flotilla-node-init boot STATE_DIR HOSTNAME ROOTFS` runs as PID 1 inside the new namespaces.
+//!    It sets the hostname and builds the node's root at `STATE_DIR/root`: an overlay of the host
+//!    image's root filesystem `ROOTFS` (`os/build.sh`'s `rootfs/`, the bits the VMs boot) with this
+//!    node's writes in `STATE_DIR/root.upper`; inside it fresh `/proc` (read-only `/proc/sys` but
+//!    this netns' `net.*`), read-only `/sys` with the node's own cgroup2 mount, and private `/dev`,
+//!    `/run` and `/tmp`. It hides the image's `*.wants` links and generators, writes the node's
+//!    default target, pivots into the new root, detaches the host's tree and execs the image's
 //!    systemd.
 //!
-//! Every mount happens in the node's own mount namespace (`unshare` makes all mounts private), so
-//! nothing here can touch the host's `/etc`, `/var`, `/tmp` or cgroup root (DESIGN §5).
+//! Every mount happens in the node's own mount namespace (`unshare` makes all mounts private), and
+//! after the pivot the node sees nothing of the host's file systems, so nothing here can touch the
+//! host's `/etc`, `/var`, `/tmp` or cgroup root (DESIGN §5).
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -27,7 +31,7 @@ use std::process::{Command, ExitCode};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::unistd::{getpid, sethostname, setsid};
+use nix::unistd::{chdir, getpid, pivot_root, sethostname, setsid};
 
 /// The unit systemd boots instead of `default.target`.
 const TARGET: &str = "flotilla-node.target";
@@ -63,11 +67,11 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> InitError {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
-        Some("enter") if args.len() == 6 => enter(&args[2], &args[3], &args[4], &args[5]),
-        Some("boot") if args.len() == 4 => boot(Path::new(&args[2]), &args[3]),
+        Some("enter") if args.len() == 7 => enter(&args[2], &args[3], &args[4], &args[5], &args[6]),
+        Some("boot") if args.len() == 5 => boot(Path::new(&args[2]), &args[3], Path::new(&args[4])),
         _ => Err(InitError(
-            "usage: flotilla-node-init enter CGROUP_DIR NETNS STATE_DIR HOSTNAME \
-             | boot STATE_DIR HOSTNAME"
+            "usage: flotilla-node-init enter CGROUP_DIR NETNS STATE_DIR HOSTNAME ROOTFS \
+             | boot STATE_DIR HOSTNAME ROOTFS"
                 .into(),
         )),
     };
@@ -81,7 +85,13 @@ fn main() -> ExitCode {
 }
 
 /// Stage 1 (host side): join the node's cgroup and netns, then exec `unshare` for the rest.
-fn enter(cgroup_dir: &str, netns: &str, state_dir: &str, hostname: &str) -> Result<()> {
+fn enter(
+    cgroup_dir: &str,
+    netns: &str,
+    state_dir: &str,
+    hostname: &str,
+    rootfs: &str,
+) -> Result<()> {
     setsid().map_err(|e| err("setsid", e))?;
     let procs = Path::new(cgroup_dir).join("cgroup.procs");
     fs::write(&procs, getpid().to_string())
@@ -104,62 +114,54 @@ fn enter(cgroup_dir: &str, netns: &str, state_dir: &str, hostname: &str) -> Resu
             "--",
         ])
         .arg(me)
-        .args(["boot", state_dir, hostname])
+        .args(["boot", state_dir, hostname, rootfs])
         .exec();
     Err(err("exec unshare", e))
 }
 
-/// Stage 2 (PID 1 in the node): build the node's filesystem and exec systemd.
-fn boot(state: &Path, hostname: &str) -> Result<()> {
+/// Stage 2 (PID 1 in the node): build the node's root over the image's, pivot into it and exec
+/// systemd.
+fn boot(state: &Path, hostname: &str, rootfs: &Path) -> Result<()> {
     sethostname(hostname).map_err(|e| err("set hostname", e))?;
-    proc_sys()?;
-    sys()?;
-    // /etc, /var, /usr: host content below, this node's writes above. The upper dirs live in the
-    // state dir under the host's /tmp, so they must be mounted before /tmp is replaced below.
-    for dir in ["etc", "var", "usr"] {
-        let opts = format!(
-            "lowerdir=/{dir},upperdir={up},workdir={work}",
-            up = state.join(format!("{dir}.upper")).display(),
-            work = state.join(format!("{dir}.work")).display(),
-        );
-        do_mount(
-            Some("overlay"),
-            &format!("/{dir}"),
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(&opts),
-        )?;
-    }
-    dev(&state.join("console.log"))?;
-    // /run and /tmp: fresh tmpfs. Detaching first drops the host's mounts there (/run/netns/*,
-    // other nodes' state): a copy kept in this namespace would keep their netns alive.
-    detach_under("/run")?;
+    let root = state.join("root");
+    overlay_root(state, rootfs, &root)?;
+    let at = |path: &str| root.join(path.trim_start_matches('/'));
+    do_mount(
+        Some("proc"),
+        &at("/proc"),
+        Some("proc"),
+        nosuid_nodev() | MsFlags::MS_NOEXEC,
+        None,
+    )?;
+    proc_sys(&at("/proc"))?;
+    sys(&at("/sys"))?;
+    dev(&at("/dev"), &state.join("console.log"))?;
     do_mount(
         Some("tmpfs"),
-        "/run",
+        &at("/run"),
         Some("tmpfs"),
         nosuid_nodev(),
         Some("mode=755,size=256m"),
     )?;
-    detach_under("/tmp")?;
     do_mount(
         Some("tmpfs"),
-        "/tmp",
+        &at("/tmp"),
         Some("tmpfs"),
         nosuid_nodev(),
         Some("mode=1777,size=1g"),
     )?;
     for d in ["/run/lock", "/run/systemd/system"] {
-        mkdir(d)?;
+        mkdir(&at(d))?;
     }
-    hide_wants()?;
-    mask(GENERATOR_DIRS, "/run/systemd/system-generators")?;
+    hide_wants(&root)?;
+    mask(&root, GENERATOR_DIRS, "/run/systemd/system-generators")?;
     mask(
+        &root,
         ENV_GENERATOR_DIRS,
         "/run/systemd/system-environment-generators",
     )?;
     write(
-        &format!("/run/systemd/system/{TARGET}"),
+        &at(&format!("/run/systemd/system/{TARGET}")),
         &format!(
             "[Unit]\n\
              Description=flotilla test node {hostname}\n\
@@ -170,127 +172,171 @@ fn boot(state: &Path, hostname: &str) -> Result<()> {
              AllowIsolate=yes\n"
         ),
     )?;
+    pivot_into(&root)?;
     let e = Command::new("/lib/systemd/systemd")
         .args(["--system", &format!("--unit={TARGET}")])
         .env_clear()
         .env("container", "other")
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .exec();
-    Err(err("exec /lib/systemd/systemd", e))
+    Err(err("exec the image's /lib/systemd/systemd", e))
+}
+
+/// The node's root at `root`: the image's tree read-only below, this node's writes in
+/// `STATE/root.upper`. The image's tree must not change while nodes run (overlayfs forbids
+/// changing a lower layer under a mount).
+fn overlay_root(state: &Path, rootfs: &Path, root: &Path) -> Result<()> {
+    if !rootfs.join("usr/lib/systemd/systemd").is_file() {
+        return Err(InitError(format!(
+            "{} holds no image root (no usr/lib/systemd/systemd)",
+            rootfs.display()
+        )));
+    }
+    let dirs = [
+        rootfs.to_path_buf(),
+        state.join("root.upper"),
+        state.join("root.work"),
+    ];
+    if let Some(bad) = dirs
+        .iter()
+        .find(|d| d.to_string_lossy().contains([',', ':']))
+    {
+        return Err(InitError(format!(
+            "{}: overlayfs options cannot hold ',' or ':'",
+            bad.display()
+        )));
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        dirs[0].display(),
+        dirs[1].display(),
+        dirs[2].display()
+    );
+    do_mount(
+        Some("overlay"),
+        root,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&opts),
+    )
+}
+
+/// Makes `root` the root of this mount namespace and drops the host's tree under it.
+fn pivot_into(root: &Path) -> Result<()> {
+    chdir(root).map_err(|e| err(format!("chdir {}", root.display()), e))?;
+    // pivot_root(".", "."): the old root ends up stacked on ".", and is detached right away.
+    pivot_root(".", ".").map_err(|e| err(format!("pivot_root into {}", root.display()), e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| err("detach the host's root", e))?;
+    chdir("/").map_err(|e| err("chdir /", e))
 }
 
 /// `/proc/sys` read-only (`kernel.*` sysctls are host-global), except this netns' `net.*`.
-fn proc_sys() -> Result<()> {
-    do_mount(
-        Some("/proc/sys/net"),
-        "/proc/sys/net",
-        None,
-        MsFlags::MS_BIND,
-        None,
-    )?;
+fn proc_sys(proc: &Path) -> Result<()> {
+    let sys = proc.join("sys");
+    let net = sys.join("net");
+    do_mount(Some(&net), &net, None, MsFlags::MS_BIND, None)?;
     // Recursive, so the writable /proc/sys/net bind above stays on top.
     do_mount(
-        Some("/proc/sys"),
-        "/proc/sys",
+        Some(&sys),
+        &sys,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )?;
-    remount_ro("/proc/sys")?;
-    if Path::new("/proc/sysrq-trigger").exists() {
-        do_mount(
-            Some("/proc/sysrq-trigger"),
-            "/proc/sysrq-trigger",
-            None,
-            MsFlags::MS_BIND,
-            None,
-        )?;
-        remount_ro("/proc/sysrq-trigger")?;
+    remount_ro(&sys)?;
+    let sysrq = proc.join("sysrq-trigger");
+    if sysrq.exists() {
+        do_mount(Some(&sysrq), &sysrq, None, MsFlags::MS_BIND, None)?;
+        remount_ro(&sysrq)?;
     }
     Ok(())
 }
 
 /// Read-only sysfs of this netns (udev and friends skip themselves) with the node's own cgroup2
 /// on top: the cgroup namespace makes its root the node's cgroup directory.
-fn sys() -> Result<()> {
-    detach_under("/sys")?;
+fn sys(sys: &Path) -> Result<()> {
     let ro = MsFlags::MS_RDONLY | nosuid_nodev() | MsFlags::MS_NOEXEC;
-    do_mount(Some("sysfs"), "/sys", Some("sysfs"), ro, None)?;
+    do_mount(Some("sysfs"), sys, Some("sysfs"), ro, None)?;
     let rw = nosuid_nodev() | MsFlags::MS_NOEXEC;
-    do_mount(Some("cgroup2"), "/sys/fs/cgroup", Some("cgroup2"), rw, None)
+    do_mount(
+        Some("cgroup2"),
+        &sys.join("fs/cgroup"),
+        Some("cgroup2"),
+        rw,
+        None,
+    )
 }
 
 /// Private `/dev`: basic device nodes, own devpts, shm, and `/dev/console` = the node's log file.
-fn dev(console_log: &Path) -> Result<()> {
-    detach_under("/dev")?;
+fn dev(dev: &Path, console_log: &Path) -> Result<()> {
     do_mount(
         Some("tmpfs"),
-        "/dev",
+        dev,
         Some("tmpfs"),
         MsFlags::MS_NOSUID,
         Some("mode=755,size=16m"),
     )?;
     let chars: &[(&str, u64, u64)] = &[
-        ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
-        ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
-        ("/dev/tty", 5, 0),
-        ("/dev/fuse", 10, 229),
-        ("/dev/net/tun", 10, 200),
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+        ("fuse", 10, 229),
+        ("net/tun", 10, 200),
     ];
-    mkdir("/dev/net")?;
-    for &(path, major, minor) in chars {
+    mkdir(&dev.join("net"))?;
+    for &(name, major, minor) in chars {
+        let path = dev.join(name);
         mknod(
-            path,
+            &path,
             SFlag::S_IFCHR,
             Mode::from_bits_truncate(0o666),
             makedev(major, minor),
         )
-        .map_err(|e| err(format!("mknod {path}"), e))?;
+        .map_err(|e| err(format!("mknod {}", path.display()), e))?;
         // mknod's mode is filtered by the umask.
-        fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .map_err(|e| err(format!("chmod {path}"), e))?;
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .map_err(|e| err(format!("chmod {}", path.display()), e))?;
     }
-    for d in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
-        mkdir(d)?;
+    for d in ["pts", "shm", "mqueue"] {
+        mkdir(&dev.join(d))?;
     }
     do_mount(
         Some("devpts"),
-        "/dev/pts",
+        &dev.join("pts"),
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
     do_mount(
         Some("tmpfs"),
-        "/dev/shm",
+        &dev.join("shm"),
         Some("tmpfs"),
         nosuid_nodev(),
         Some("mode=1777"),
     )?;
     for (link, target) in [
-        ("/dev/ptmx", "pts/ptmx"),
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(target, link).map_err(|e| err(format!("symlink {link}"), e))?;
+        let link = dev.join(link);
+        symlink(target, &link).map_err(|e| err(format!("symlink {}", link.display()), e))?;
     }
-    write("/dev/console", "")?;
-    let log = console_log
-        .to_str()
-        .ok_or_else(|| InitError("console log path is not utf-8".into()))?;
-    do_mount(Some(log), "/dev/console", None, MsFlags::MS_BIND, None)
+    let console = dev.join("console");
+    write(&console, "")?;
+    do_mount(Some(console_log), &console, None, MsFlags::MS_BIND, None)
 }
 
-/// Remove the host's `*.wants` / `*.requires` links: only what our target lists gets started.
-/// `/etc` and `/usr` are overlays here, so this only writes whiteouts into the node's upper dirs.
-fn hide_wants() -> Result<()> {
+/// Remove the image's `*.wants` / `*.requires` links: only what our target lists gets started.
+/// The root is an overlay, so this only writes whiteouts into the node's upper dir.
+fn hide_wants(root: &Path) -> Result<()> {
     for dir in UNIT_DIRS {
-        for path in entries(dir)? {
+        for path in entries(&root.join(dir.trim_start_matches('/')))? {
             let name = path.file_name().and_then(OsStr::to_str).unwrap_or_default();
             if path.is_dir() && (name.ends_with(".wants") || name.ends_with(".requires")) {
                 fs::remove_dir_all(&path)
@@ -301,16 +347,18 @@ fn hide_wants() -> Result<()> {
     Ok(())
 }
 
-/// Mask every generator found in `dirs` by a `/dev/null` symlink of the same name in `mask_dir`.
-fn mask(dirs: &[&str], mask_dir: &str) -> Result<()> {
-    mkdir(mask_dir)?;
+/// Mask every generator found in `dirs` by a `/dev/null` symlink of the same name in `mask_dir`
+/// (paths inside the node's root `root`).
+fn mask(root: &Path, dirs: &[&str], mask_dir: &str) -> Result<()> {
+    let mask_dir = root.join(mask_dir.trim_start_matches('/'));
+    mkdir(&mask_dir)?;
     for dir in dirs {
-        for path in entries(dir)? {
+        for path in entries(&root.join(dir.trim_start_matches('/')))? {
             let Some(name) = path.file_name() else {
                 continue;
             };
-            let masked = Path::new(mask_dir).join(name);
-            if !masked.exists() {
+            let masked = mask_dir.join(name);
+            if fs::symlink_metadata(&masked).is_err() {
                 symlink("/dev/null", &masked)
                     .map_err(|e| err(format!("mask {}", masked.display()), e))?;
             }
@@ -319,88 +367,54 @@ fn mask(dirs: &[&str], mask_dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// Lazily unmount every mount at or below `dir` (deepest first), so the host's mounts there are
-/// neither shown to the node's systemd nor kept alive by this namespace.
-fn detach_under(dir: &str) -> Result<()> {
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| err("read mountinfo", e))?;
-    let prefix = format!("{dir}/");
-    let mut targets: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape)
-        .filter(|t| t == dir || t.starts_with(&prefix))
-        .collect();
-    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    targets.dedup();
-    for t in targets {
-        // A parent detached first takes its children with it: EINVAL/ENOENT are expected.
-        let _ = umount2(t.as_str(), MntFlags::MNT_DETACH);
-    }
-    Ok(())
-}
-
-/// Undo mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn nosuid_nodev() -> MsFlags {
     MsFlags::MS_NOSUID | MsFlags::MS_NODEV
 }
 
 fn do_mount(
-    src: Option<&str>,
-    target: &str,
+    src: Option<&(impl AsRef<Path> + ?Sized)>,
+    target: &Path,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<()> {
-    mount(src, target, fstype, flags, data)
-        .map_err(|e| err(format!("mount {} on {target}", src.unwrap_or("none")), e))
+    let src = src.map(AsRef::as_ref);
+    mount(src, target, fstype, flags, data).map_err(|e| {
+        let src = src.map_or_else(|| "none".to_owned(), |s| s.display().to_string());
+        err(format!("mount {src} on {}", target.display()), e)
+    })
 }
 
-fn remount_ro(target: &str) -> Result<()> {
+fn remount_ro(target: &Path) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .map_err(|e| err(format!("remount {target} read-only"), e))
+        .map_err(|e| err(format!("remount {} read-only", target.display()), e))
 }
 
-fn mkdir(dir: &str) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| err(format!("create {dir}"), e))
+fn mkdir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| err(format!("create {}", dir.display()), e))
 }
 
-fn write(path: &str, content: &str) -> Result<()> {
+fn write(path: &Path, content: &str) -> Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(path)
-        .map_err(|e| err(format!("create {path}"), e))?;
+        .map_err(|e| err(format!("create {}", path.display()), e))?;
     f.write_all(content.as_bytes())
-        .map_err(|e| err(format!("write {path}"), e))
+        .map_err(|e| err(format!("write {}", path.display()), e))
 }
 
 /// Entries of `dir`, or none if it does not exist.
-fn entries(dir: &str) -> Result<Vec<PathBuf>> {
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let read_error = |e| err(format!("read {}", dir.display()), e);
     match fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.map(|e| e.path()))
             .collect::<io::Result<_>>()
-            .map_err(|e| err(format!("read {dir}"), e)),
+            .map_err(read_error),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(err(format!("read {dir}"), e)),
+        Err(e) => Err(read_error(e)),
     }
 }
