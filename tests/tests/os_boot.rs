@@ -349,7 +349,9 @@ fn write_file_command(path: &str, text: &str) -> String {
 }
 
 /// Core-01's probe in a cluster of three: waits for three machines, loads the seed units of
-/// DESIGN.md §1 and prints `flotctl list-machines` and `list-units`.
+/// DESIGN.md §1 (again while the agent does not answer in time: three emulated machines on two
+/// cores can keep it waiting past `flotctl`'s 3 s) and prints `flotctl list-machines` and
+/// `list-units`.
 fn cluster_probe() -> String {
     let mongo = include_str!("../units/mongo.service");
     let employees = include_str!("../units/employees.service");
@@ -362,7 +364,7 @@ contents = '''
 After=flotilla.service
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c "until [ $$(flotctl list-machines 2>/dev/null | grep -c 10.240.8.10) = 3 ]; do sleep 2; done; flotctl list-machines | sed 's/^/PROBE machines: /'; {}; {}; cd /root && flotctl load mongo.service employees.service 2>&1 | sed 's/^/PROBE load: /'; flotctl list-units | sed 's/^/PROBE units: /'"
+ExecStart=/bin/sh -c "until [ $$(flotctl list-machines 2>/dev/null | grep -c 10.240.8.10) = 3 ]; do sleep 2; done; flotctl list-machines | sed 's/^/PROBE machines: /'; {}; {}; cd /root && until flotctl load mongo.service employees.service >load.log 2>&1; do sed 's/^/PROBE load, again: /' load.log; sleep 2; done; sed 's/^/PROBE load: /' load.log; until flotctl list-units >units.log 2>&1; do sleep 2; done; sed 's/^/PROBE units: /' units.log"
 StandardOutput=journal+console
 '''
 "#,
