@@ -2,7 +2,7 @@
 //!
 //! A [`Node`] is the host image's systemd 252 running as PID 1 in its own pid, mount, uts, ipc,
 //! net and cgroup namespaces, on an overlay of the image's root filesystem (`os/out/rootfs`, see
-//! [`os_rootfs`]) with a per-node upper directory (see [`node`] for the layout and DESIGN.md §5 for
+//! [`os_image::os_rootfs`]) with a per-node upper directory (see [`node`] for the layout and DESIGN.md §5 for
 //! why every piece is there).
 //! Tests drive the *built* flotilla binaries ([`built_binary`]) by installing them into a node and
 //! running them as systemd units there, the way fleet's functional tests drive a `platform.Cluster`
@@ -40,7 +40,7 @@ pub mod registry;
 pub mod test_image;
 pub mod token_server;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use cluster::{Cluster, ClusterConfig, ClusterFootprint};
 pub use error::{HarnessError, Result};
@@ -77,27 +77,6 @@ pub fn locate_binary(name: &str) -> Result<PathBuf> {
             name: name.to_owned(),
             path,
         })
-    }
-}
-
-/// Where `os/build.sh` writes the host image: `FLOTILLA_OS_OUT`, else the workspace's `os/out`.
-pub fn os_out() -> PathBuf {
-    std::env::var_os("FLOTILLA_OS_OUT").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../os/out"),
-        PathBuf::from,
-    )
-}
-
-/// The host image's root filesystem tree (`rootfs/` of [`os_out`]), which every test node boots.
-///
-/// # Errors
-/// [`HarnessError::OsRootfsMissing`] when the image was not built (`tests/test.sh` builds it).
-pub fn os_rootfs() -> Result<PathBuf> {
-    let rootfs = os_out().join("rootfs");
-    if rootfs.join("usr/lib/systemd/systemd").is_file() {
-        Ok(rootfs)
-    } else {
-        Err(HarnessError::OsRootfsMissing { rootfs })
     }
 }
 

@@ -49,7 +49,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{geteuid, Pid};
 
 use crate::error::{HarnessError, Result};
-use crate::{locate_binary, os_rootfs};
+use crate::locate_binary;
+use crate::os_image::os_rootfs;
 
 /// Parent of every node's (and cluster's) state directory on the host.
 pub(crate) const STATE_ROOT: &str = "/tmp/flotilla-tests";

@@ -1,6 +1,7 @@
-//! The host image of `os/` as the tests that boot it see it: the workspace's scripts, the output
-//! directory of `os/build.sh` (built with the binaries under test when missing) and a panicking
-//! runner for the commands around it. Shared by the qemu boot test and the `vagrant up` test.
+//! The host image of `os/` as the tests see it: the workspace's scripts, the output directory of
+//! `os/build.sh` (built with the binaries under test when missing), the root tree every test node
+//! boots, and a panicking runner for the commands around it. Shared by the nodes, the qemu boot
+//! test and the `vagrant up` test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,6 +12,24 @@ pub fn workspace() -> PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_owned()
+}
+
+/// Where `os/build.sh` writes the host image: `FLOTILLA_OS_OUT`, else the workspace's `os/out`.
+pub fn os_out() -> PathBuf {
+    std::env::var_os("FLOTILLA_OS_OUT").map_or_else(|| workspace().join("os/out"), PathBuf::from)
+}
+
+/// The host image's root filesystem tree (`rootfs/` of [`os_out`]), which every test node boots.
+///
+/// # Errors
+/// [`HarnessError::OsRootfsMissing`] when the image was not built (`tests/test.sh` builds it).
+pub fn os_rootfs() -> crate::Result<PathBuf> {
+    let rootfs = os_out().join("rootfs");
+    if rootfs.join("usr/lib/systemd/systemd").is_file() {
+        Ok(rootfs)
+    } else {
+        Err(crate::HarnessError::OsRootfsMissing { rootfs })
+    }
 }
 
 /// Runs `command` to success and returns its stdout; panics with its status and stderr.
@@ -28,11 +47,11 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The output directory of `os/build.sh` ([`crate::os_out`]) holding `disk.qcow2` and
+/// The output directory of `os/build.sh` ([`os_out`]) holding `disk.qcow2` and
 /// `flotilla.box`; a missing image is built first, with the binaries under test. tests/test.sh
 /// builds it before the tests run.
 pub fn output() -> PathBuf {
-    let out = crate::os_out();
+    let out = os_out();
     if !out.join("disk.qcow2").exists() || !out.join("flotilla.box").exists() {
         let bins = crate::built_binary("flotillad")
             .parent()

@@ -102,6 +102,15 @@ fn firewall(flotilla: &Flotilla) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `flotilla run -d --name NAME FLAGS… bb nc -ll -p PORT -e echo REPLY`: a container that answers
+/// every connection to its PORT with REPLY.
+fn run_echo_server(flotilla: &Flotilla, name: &str, flags: &[&str], port: &str, reply: &str) {
+    let mut argv = vec!["run", "-d", "--name", name];
+    argv.extend_from_slice(flags);
+    argv.extend_from_slice(&["bb", "nc", "-ll", "-p", port, "-e", "echo", reply]);
+    flotilla.ok(&argv);
+}
+
 fn ipam(flotilla: &Flotilla, network: &str) -> Value {
     let path = flotilla
         .data_root()
@@ -115,20 +124,7 @@ fn ipam(flotilla: &Flotilla, network: &str) -> Value {
 fn the_tutorials_database_and_linked_app_work_and_the_apps_port_is_published() {
     let f = engine();
     // The "database": answers every connection on 27017.
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "mongo-ins",
-        "bb",
-        "nc",
-        "-ll",
-        "-p",
-        "27017",
-        "-e",
-        "echo",
-        "mongo-here",
-    ]);
+    run_echo_server(&f, "mongo-ins", &[], "27017", "mongo-here");
     // The app: on each connection on 3000 it reports the link's variables and asks the
     // database, by its link alias, for its greeting.
     f.ok(&[
@@ -200,9 +196,7 @@ fn a_message_sent_through_a_published_port_shows_in_the_containers_logs() {
 #[test]
 fn publish_all_maps_the_images_exposed_ports_to_free_host_ports() {
     let f = engine();
-    f.ok(&[
-        "run", "-d", "--name", "db", "-P", "bb", "nc", "-ll", "-p", "27017", "-e", "echo", "hi",
-    ]);
+    run_echo_server(&f, "db", &["-P"], "27017", "hi");
     let port = host_port(&f, "db", "27017");
     assert_ne!(port, 27017);
     assert_eq!(ask_until(&f, "127.0.0.1", port, "hi").trim(), "hi");
@@ -374,9 +368,7 @@ fn host_none_and_container_network_modes() {
     let none = f.ok(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"]);
     assert_eq!(none.lines().count(), 1, "{none}");
     assert!(none.contains("lo:") && none.contains("UP"), "{none}");
-    f.ok(&[
-        "run", "-d", "--name", "srv", "bb", "nc", "-ll", "-p", "80", "-e", "echo", "shared",
-    ]);
+    run_echo_server(&f, "srv", &[], "80", "shared");
     let srv = address_of(&f, "srv");
     let joined = f.ok(&[
         "run",
@@ -488,24 +480,13 @@ fn address_of_on(flotilla: &Flotilla, container: &str, network: &str) -> String 
 #[test]
 fn boot_clears_what_killed_supervisors_left_and_rebuilds_the_rules() {
     let f = engine();
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_echo_server(
+        &f,
         "kept",
-        "--restart",
-        "always",
-        "-p",
-        "8080:80",
-        "bb",
-        "nc",
-        "-ll",
-        "-p",
+        &["--restart", "always", "-p", "8080:80"],
         "80",
-        "-e",
-        "echo",
         "back",
-    ]);
+    );
     f.ok(&[
         "run", "-d", "--name", "gone", "-p", "8081:80", "bb", "sleep", "600",
     ]);
@@ -554,22 +535,7 @@ fn containers_on_a_user_network_find_each_other_by_name() {
     let f = engine();
     f.ok(&["network", "create", "back"]);
     f.ok(&["network", "create", "other"]);
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "db",
-        "--network",
-        "back",
-        "bb",
-        "nc",
-        "-ll",
-        "-p",
-        "27017",
-        "-e",
-        "echo",
-        "found-by-name",
-    ]);
+    run_echo_server(&f, "db", &["--network", "back"], "27017", "found-by-name");
     f.ok(&[
         "run",
         "-d",
@@ -679,22 +645,7 @@ impl Drop for OtherHost {
 fn other_hosts_reach_published_ports_and_containers_reach_out_masqueraded() {
     let f = engine();
     let other = OtherHost::new(&f);
-    f.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "-p",
-        "8080:80",
-        "bb",
-        "nc",
-        "-ll",
-        "-p",
-        "80",
-        "-e",
-        "echo",
-        "from-the-container",
-    ]);
+    run_echo_server(&f, "web", &["-p", "8080:80"], "80", "from-the-container");
     let until = Instant::now() + Duration::from_secs(10);
     let answer = loop {
         let output = other

@@ -25,7 +25,7 @@ fn node_boots_isolated_and_leaves_nothing_behind() {
     let host_machine_id = fs::read_to_string("/etc/machine-id").unwrap_or_default();
     let host_units_before = listing("/etc/systemd/system");
     let host_wants_before = listing("/usr/lib/systemd/system");
-    let rootfs = flotilla_tests::os_rootfs().expect("the host image is built");
+    let rootfs = flotilla_tests::os_image::os_rootfs().expect("the host image is built");
     let image_units = rootfs.join("etc/systemd/system");
     let image_units_before = listing(image_units.to_str().unwrap());
 

@@ -184,14 +184,8 @@ fn boot(state: &Path, hostname: &str, rootfs: &Path) -> Result<()> {
 
 /// The node's root at `root`: the image's tree read-only below, this node's writes in
 /// `STATE/root.upper`. The image's tree must not change while nodes run (overlayfs forbids
-/// changing a lower layer under a mount).
+/// changing a lower layer under a mount); `Node::boot` checked that it is one.
 fn overlay_root(state: &Path, rootfs: &Path, root: &Path) -> Result<()> {
-    if !rootfs.join("usr/lib/systemd/systemd").is_file() {
-        return Err(InitError(format!(
-            "{} holds no image root (no usr/lib/systemd/systemd)",
-            rootfs.display()
-        )));
-    }
     let dirs = [
         rootfs.to_path_buf(),
         state.join("root.upper"),
